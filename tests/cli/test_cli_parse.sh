@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Tests of the `imapkit` tool as a user runs it: options, exit statuses,
+# messages, and that every line it prints on standard output is one valid
+# JSON object (checked with python3's json module; jq is not required).
+#
+# Usage: tests/cli/test_cli_parse.sh PATH/TO/imapkit
+# Run from the source directory (CTest does), or set IMK_SOURCE_DIR.
+#
+# Exit statuses under test (docs/imapkit.1):
+#   0 all responses parsed, 1 some malformed, 2 usage error, 4 I/O error.
+set -u
+
+imapkit=${1:?usage: test_cli_parse.sh PATH/TO/imapkit}
+src=${IMK_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+work=$(mktemp -d "${TMPDIR:-/tmp}/imapkit-cli-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+failures=0
+checks=0
+
+fail() {
+    failures=$((failures + 1))
+    echo "FAIL: $*" >&2
+}
+
+# run NAME EXPECTED_STATUS ARGS... : runs imapkit with stdin from $stdin_file
+# (default /dev/null), keeps stdout/stderr in $work/NAME.{out,err}.
+stdin_file=/dev/null
+run() {
+    local name=$1 expect=$2
+    shift 2
+    checks=$((checks + 1))
+    "$imapkit" "$@" <"$stdin_file" >"$work/$name.out" 2>"$work/$name.err"
+    local status=$?
+    if [ "$status" -ne "$expect" ]; then
+        fail "$name: exit status $status, expected $expect (imapkit $*)"
+        sed 's/^/    stderr: /' "$work/$name.err" >&2
+        return 1
+    fi
+    return 0
+}
+
+# Every stdout line of NAME is a JSON object.
+expect_json_lines() {
+    local name=$1
+    checks=$((checks + 1))
+    if ! python3 - "$work/$name.out" <<'PY'; then
+import json, sys
+path = sys.argv[1]
+with open(path, 'rb') as f:
+    data = f.read()
+if data and not data.endswith(b'\n'):
+    sys.exit('output does not end with a newline')
+for n, line in enumerate(data.split(b'\n')[:-1] if data else [], 1):
+    try:
+        obj = json.loads(line.decode('utf-8'))
+    except Exception as e:
+        sys.exit('line %d is not JSON (%s): %r' % (n, e, line[:200]))
+    if not isinstance(obj, dict):
+        sys.exit('line %d is not a JSON object' % n)
+PY
+        fail "$name: stdout is not JSON Lines"
+    fi
+}
+
+expect_lines() {
+    local name=$1 want=$2
+    checks=$((checks + 1))
+    local got
+    got=$(wc -l <"$work/$name.out")
+    [ "$got" -eq "$want" ] || fail "$name: $got output lines, expected $want"
+}
+
+expect_stdout_contains() {
+    checks=$((checks + 1))
+    grep -q -F -- "$2" "$work/$1.out" || fail "$1: stdout lacks: $2"
+}
+
+expect_stderr_contains() {
+    checks=$((checks + 1))
+    grep -q -F -- "$2" "$work/$1.err" || fail "$1: stderr lacks: $2"
+}
+
+expect_stderr_empty() {
+    checks=$((checks + 1))
+    [ ! -s "$work/$1.err" ] || fail "$1: unexpected stderr: $(head -c 300 "$work/$1.err")"
+}
+
+# ---- global options --------------------------------------------------------
+
+run help 0 --help && expect_stdout_contains help "Usage: imapkit" &&
+    expect_stdout_contains help "parse"
+run help_short 0 -h
+run version 0 --version && {
+    checks=$((checks + 1))
+    grep -q -E '^imapkit [0-9]+\.[0-9]+\.[0-9]+$' "$work/version.out" ||
+        fail "version: unexpected output: $(cat "$work/version.out")"
+}
+run no_command 2 && expect_stderr_contains no_command "imapkit: " &&
+    expect_stderr_contains no_command "--help"
+run unknown_command 2 frobnicate && expect_stderr_contains unknown_command "frobnicate"
+run unknown_global_option 2 --frobnicate &&
+    expect_stderr_contains unknown_global_option "--frobnicate"
+
+# ---- parse: usage ----------------------------------------------------------
+
+run parse_help 0 parse --help && expect_stdout_contains parse_help "Usage: imapkit parse" &&
+    expect_stdout_contains parse_help "--strict"
+run parse_bad_option 2 parse --frobnicate &&
+    expect_stderr_contains parse_bad_option "unknown option '--frobnicate'" &&
+    expect_stderr_contains parse_bad_option "imapkit parse --help"
+run parse_two_files 2 parse a.txt b.txt && expect_stderr_contains parse_two_files "too many"
+run parse_max_body_missing 2 parse --max-body
+run parse_max_body_bad 2 parse --max-body 12X && expect_stderr_contains parse_max_body_bad "12X"
+run parse_max_body_zero 2 parse --max-body=0
+
+# ---- parse: I/O errors -------------------------------------------------------
+
+run parse_missing_file 4 parse "$work/no-such-file.txt" &&
+    expect_stderr_contains parse_missing_file "$work/no-such-file.txt" &&
+    expect_stderr_contains parse_missing_file "No such file or directory"
+run parse_directory 4 parse "$work"
+checks=$((checks + 1))
+if [ -e /dev/full ]; then
+    printf '* 1 EXISTS\r\n' >"$work/one.txt"
+    "$imapkit" parse "$work/one.txt" >/dev/full 2>"$work/full.err"
+    status=$?
+    [ "$status" -eq 4 ] || fail "write to /dev/full: exit status $status, expected 4"
+fi
+
+# ---- parse: well-formed input --------------------------------------------------
+
+sample="$src/samples/dovecot-session.txt"
+run parse_sample 0 parse "$sample" && expect_json_lines parse_sample &&
+    expect_stderr_empty parse_sample
+checks=$((checks + 1))
+[ -s "$work/parse_sample.out" ] || fail "parse_sample: no output"
+
+stdin_file=$sample
+run parse_stdin 0 parse && expect_json_lines parse_stdin
+run parse_stdin_dash 0 parse - && expect_json_lines parse_stdin_dash
+stdin_file=/dev/null
+checks=$((checks + 1))
+cmp -s "$work/parse_sample.out" "$work/parse_stdin.out" ||
+    fail "parse from stdin differs from parse FILE"
+
+run parse_empty 0 parse /dev/null && expect_lines parse_empty 0
+
+# Body data: kept, sizes only, truncated.
+printf '* 1 FETCH (UID 7 BODY[] {11}\r\nhello world)\r\nA1 OK done\r\n' >"$work/body.txt"
+run body 0 parse "$work/body.txt" && expect_json_lines body &&
+    expect_stdout_contains body '"data":"hello world"' && expect_lines body 2
+run body_nodata 0 parse --no-body-data "$work/body.txt" &&
+    expect_stdout_contains body_nodata '"size":11' && {
+    checks=$((checks + 1))
+    ! grep -q '"data"' "$work/body_nodata.out" || fail "body_nodata: data printed"
+}
+run body_truncated 0 parse --max-body 5 "$work/body.txt" &&
+    expect_stdout_contains body_truncated '"truncated":true' && {
+    checks=$((checks + 1))
+    ! grep -q 'hello' "$work/body_truncated.out" || fail "body_truncated: data printed"
+}
+run body_max_k 0 parse --max-body=1K "$work/body.txt" &&
+    expect_stdout_contains body_max_k '"data":"hello world"'
+
+# Bytes that are not UTF-8 come out as base64.
+printf '* 1 FETCH (BODY[] {3}\r\n\xff\xfe\x00)\r\n' >"$work/binary.txt"
+run binary 0 parse "$work/binary.txt" && expect_json_lines binary &&
+    expect_stdout_contains binary '{"base64":"//4A"}'
+
+# ---- parse: malformed input ------------------------------------------------------
+
+printf '* 1 FETCH (UID)\r\nA1 OK still parsing\r\n' >"$work/bad.txt"
+run malformed 1 parse "$work/bad.txt" && expect_json_lines malformed &&
+    expect_lines malformed 2 && expect_stdout_contains malformed '"error":' &&
+    expect_stdout_contains malformed '"offset":' &&
+    expect_stdout_contains malformed '"tag":"A1"' &&
+    expect_stderr_contains malformed "1 malformed response"
+
+# --strict turns quirks into errors.
+printf '* STATUS Inbox (MESSAGES 1) \r\n' >"$work/quirk.txt"
+run quirk_default 0 parse "$work/quirk.txt" &&
+    expect_stdout_contains quirk_default '"quirks":["trailing-space"]'
+run quirk_strict 1 parse --strict "$work/quirk.txt" &&
+    expect_stdout_contains quirk_strict '"error":'
+
+# A response cut off by the end of the input is reported.
+printf '* 1 FETCH (BODY[] {100}\r\nshort' >"$work/cut.txt"
+run cut 1 parse "$work/cut.txt" && expect_json_lines cut
+
+echo "test_cli_parse: $checks checks, $failures failed"
+[ "$failures" -eq 0 ]
