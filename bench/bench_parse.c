@@ -14,14 +14,16 @@
  *        libetpan  mailimap_response_data_parse() in a loop over the same
  *                  buffer (wrapped in an MMAPString, no copy), each result
  *                  freed with mailimap_response_data_free().
- *      Both are best of N runs (wall clock, CLOCK_MONOTONIC). Allocations:
- *      imapkit's own count (imk_reader_get_stats) over the steady state -
- *      after the first 10% of the responses - and, for both parsers, every
+ *      Both are best of N runs (wall clock, CLOCK_MONOTONIC; process CPU
+ *      time is printed beside it). Allocations: imapkit's own count
+ *      (imk_reader_get_stats) in its steady state - a second pass over the
+ *      whole stream through the same reader, once every buffer has grown
+ *      to what the stream needs - and, for both parsers, every
  *      malloc/calloc/realloc call seen by the counting wrappers below.
  *
  *   2. body-literal stream: `* n FETCH (UID u BODY[] {size}\r\n...)` with
  *      literal sizes 10 KB .. 10 MB, >= 1 GiB of literal bytes in total (a
- *      256 MiB buffer fed several times).
+ *      256 MiB stream, --body-buffer, fed several times).
  *        memcpy    the same 64 KiB pieces copied into a 64 KiB buffer - the
  *                  floor of any reader that takes bytes from the network;
  *        imapkit   feed + next; BODY_CHUNK events point into the reader's
@@ -41,7 +43,9 @@
  * free itself and forwards to glibc's __libc_* entry points, which glibc
  * documents as a supported way to replace the allocator. libetpan.so and
  * the statically linked imapkit resolve to these definitions, so every
- * heap call of both parsers is seen; the counters cost an increment.
+ * heap call of both parsers is seen. While no pass is being tracked, a
+ * wrapper costs an increment, a test and a jump; building with
+ * -DBENCH_NO_MALLOC_COUNT removes them, to measure even that.
  *
  * Figures: MB = 10^6 bytes; throughput is stream bytes (protocol and
  * literal bytes) divided by the best run's wall time.
@@ -74,19 +78,22 @@ int mailimap_response_data_parse(mailstream *fd, MMAPString *buffer,
 /* Counting allocator                                                     */
 /* ---------------------------------------------------------------------- */
 
+static uint64_t heap_calls; /* malloc + calloc + realloc calls */
+static int heap_track;      /* also follow live bytes (untimed passes only) */
+static int64_t heap_live, heap_peak;
+
+#ifndef BENCH_NO_MALLOC_COUNT
+#define MALLOC_COUNTED 1
+
 /* glibc's own allocator entry points (not in any header). */
 void *__libc_malloc(size_t size);
 void *__libc_calloc(size_t count, size_t size);
 void *__libc_realloc(void *ptr, size_t size);
 void __libc_free(void *ptr);
 
-static uint64_t heap_calls; /* malloc + calloc + realloc calls */
-static int heap_track;      /* also follow live bytes (untimed passes only) */
-static int64_t heap_live, heap_peak;
-
 static void track_add(void *p)
 {
-    if (heap_track && p != NULL) {
+    if (p != NULL) {
         heap_live += (int64_t)malloc_usable_size(p);
         if (heap_live > heap_peak)
             heap_peak = heap_live;
@@ -95,40 +102,65 @@ static void track_add(void *p)
 
 static void track_sub(void *p)
 {
-    if (heap_track && p != NULL)
+    if (p != NULL)
         heap_live -= (int64_t)malloc_usable_size(p);
+}
+
+/* Live-byte tracking, kept out of the common path below so that, while it
+ * is off (every timed run), each wrapper is an increment, a test and a tail
+ * call into glibc. */
+static void *tracked_realloc(void *ptr, size_t size)
+{
+    size_t old = ptr != NULL ? malloc_usable_size(ptr) : 0;
+    void *p = __libc_realloc(ptr, size);
+    if (p != NULL || size == 0) { /* on failure ptr is untouched */
+        heap_live -= (int64_t)old;
+        track_add(p);
+    }
+    return p;
 }
 
 void *malloc(size_t size)
 {
     heap_calls++;
-    void *p = __libc_malloc(size);
-    track_add(p);
-    return p;
+    if (heap_track) {
+        void *p = __libc_malloc(size);
+        track_add(p);
+        return p;
+    }
+    return __libc_malloc(size);
 }
 
 void *calloc(size_t count, size_t size)
 {
     heap_calls++;
-    void *p = __libc_calloc(count, size);
-    track_add(p);
-    return p;
+    if (heap_track) {
+        void *p = __libc_calloc(count, size);
+        track_add(p);
+        return p;
+    }
+    return __libc_calloc(count, size);
 }
 
 void *realloc(void *ptr, size_t size)
 {
     heap_calls++;
-    track_sub(ptr);
-    void *p = __libc_realloc(ptr, size);
-    track_add(p != NULL ? p : (size != 0 ? ptr : NULL));
-    return p;
+    if (heap_track)
+        return tracked_realloc(ptr, size);
+    return __libc_realloc(ptr, size);
 }
 
 void free(void *ptr)
 {
-    track_sub(ptr);
+    if (heap_track)
+        track_sub(ptr);
     __libc_free(ptr);
 }
+#else
+/* Built with -DBENCH_NO_MALLOC_COUNT: the C library's allocator untouched,
+ * to measure what the counting wrappers cost; malloc figures read 0. */
+#define MALLOC_COUNTED 0
+#endif
 
 static void heap_track_start(void)
 {
@@ -256,30 +288,30 @@ static void check(const char *who, const char *stream, const gen_stream *s, cons
     (IMK_FETCH_UID | IMK_FETCH_FLAGS | IMK_FETCH_MODSEQ | IMK_FETCH_INTERNALDATE |                 \
      IMK_FETCH_RFC822_SIZE | IMK_FETCH_ENVELOPE | IMK_FETCH_BODYSTRUCTURE)
 
-static uint64_t imk_envelope_addresses(const imk_envelope *e)
+static uint64_t kit_envelope_addresses(const imk_envelope *e)
 {
     return e->from.count + e->sender.count + e->reply_to.count + e->to.count + e->cc.count +
            e->bcc.count;
 }
 
-static void imk_walk_body(const imk_body *b, tally *t)
+static void kit_walk_body(const imk_body *b, tally *t)
 {
     t->body_nodes++;
     if (b->envelope != NULL)
-        t->addresses += imk_envelope_addresses(b->envelope);
+        t->addresses += kit_envelope_addresses(b->envelope);
     for (size_t i = 0; i < b->part_count; i++)
-        imk_walk_body(&b->parts[i], t);
+        kit_walk_body(&b->parts[i], t);
 }
 
-typedef struct imk_pass {
+typedef struct kit_pass {
     tally *t;
     int verify;
     int metadata;
     uint64_t warm_mark; /* responses before the steady state */
     imk_reader *reader;
-} imk_pass;
+} kit_pass;
 
-static void imk_mark_steady(imk_pass *p)
+static void kit_mark_steady(kit_pass *p)
 {
     imk_reader_stats st;
     imk_reader_get_stats(p->reader, &st);
@@ -288,7 +320,7 @@ static void imk_mark_steady(imk_pass *p)
     p->t->steady_imk_allocs = st.allocations;
 }
 
-static void imk_handle(imk_pass *p, const imk_event *ev)
+static void kit_handle(kit_pass *p, const imk_event *ev)
 {
     tally *t = p->t;
     switch (ev->type) {
@@ -306,15 +338,15 @@ static void imk_handle(imk_pass *p, const imk_event *ev)
                 t->incomplete++;
             if (p->verify) {
                 if (f->envelope != NULL)
-                    t->addresses += imk_envelope_addresses(f->envelope);
+                    t->addresses += kit_envelope_addresses(f->envelope);
                 if (f->body != NULL)
-                    imk_walk_body(f->body, t);
+                    kit_walk_body(f->body, t);
             }
         } else if (f->section_count != 1 || !f->sections[0].streamed) {
             t->incomplete++;
         }
         if (t->responses == p->warm_mark)
-            imk_mark_steady(p);
+            kit_mark_steady(p);
         break;
     }
     case IMK_EVENT_BODY_BEGIN:
@@ -341,13 +373,13 @@ static void imk_handle(imk_pass *p, const imk_event *ev)
 }
 
 /* Drain every ready event; returns the number handled. */
-static uint64_t imk_drain(imk_pass *p)
+static uint64_t kit_drain(kit_pass *p)
 {
     imk_event ev;
     uint64_t n = 0;
     int rc;
     while ((rc = imk_reader_next(p->reader, &ev)) == 1) {
-        imk_handle(p, &ev);
+        kit_handle(p, &ev);
         n++;
     }
     if (rc < 0)
@@ -357,11 +389,11 @@ static uint64_t imk_drain(imk_pass *p)
 
 /* One pass of imapkit over `rounds` copies of the stream. The steady state
  * starts after `warm` responses (0: after the first 10%). */
-static void imk_run_warm(const gen_stream *s, unsigned rounds, int metadata, int verify,
+static void kit_run_warm(const gen_stream *s, unsigned rounds, int metadata, int verify,
                          uint64_t warm, tally *t)
 {
     memset(t, 0, sizeof(*t));
-    imk_pass p;
+    kit_pass p;
     memset(&p, 0, sizeof(p));
     p.t = t;
     p.verify = verify;
@@ -382,19 +414,19 @@ static void imk_run_warm(const gen_stream *s, unsigned rounds, int metadata, int
             size_t n = imk_reader_feed(p.reader, data, piece);
             data += n;
             left -= n;
-            if (imk_drain(&p) == 0 && n == 0)
+            if (kit_drain(&p) == 0 && n == 0)
                 die("imapkit: no progress (input buffer full, no event)", "");
         }
     }
     imk_reader_eof(p.reader);
-    imk_drain(&p);
+    kit_drain(&p);
     imk_reader_stats st;
     imk_reader_get_stats(p.reader, &st);
     t->imk_allocs = st.allocations;
     if (st.errors != t->errors)
         die("imapkit: stats.errors differs from the ERROR events seen", "");
     if (t->steady_responses == 0) /* a tiny stream: no warm-up mark reached */
-        imk_mark_steady(&p);
+        kit_mark_steady(&p);
     t->steady_responses = t->responses - t->steady_responses;
     t->steady_heap_calls = heap_calls - t->steady_heap_calls;
     t->steady_imk_allocs = st.allocations - t->steady_imk_allocs;
@@ -407,9 +439,9 @@ static void imk_run_warm(const gen_stream *s, unsigned rounds, int metadata, int
     sink += t->touched + t->uid_sum;
 }
 
-static void imk_run(const gen_stream *s, unsigned rounds, int metadata, int verify, tally *t)
+static void kit_run(const gen_stream *s, unsigned rounds, int metadata, int verify, tally *t)
 {
-    imk_run_warm(s, rounds, metadata, verify, 0, t);
+    kit_run_warm(s, rounds, metadata, verify, 0, t);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -679,10 +711,10 @@ static void bench_metadata(size_t mib, uint64_t seed, unsigned runs)
     tally vi, bi;
     memset(&bi, 0, sizeof(bi));
     gen_stream twice = repeated(&s, 2);
-    imk_run_warm(&s, 2, 1, 1, s.responses, &vi);
+    kit_run_warm(&s, 2, 1, 1, s.responses, &vi);
     check("imapkit", "metadata (twice)", &twice, &vi, 1);
     tally v10;
-    imk_run(&s, 1, 1, 0, &v10);
+    kit_run(&s, 1, 1, 0, &v10);
     check("imapkit", "metadata", &s, &v10, 0);
 #ifdef IMK_HAVE_LIBETPAN
     tally ve, be;
@@ -695,7 +727,7 @@ static void bench_metadata(size_t mib, uint64_t seed, unsigned runs)
 #endif
     for (unsigned i = 0; i < runs; i++) {
         tally t;
-        imk_run(&s, 1, 1, 0, &t);
+        kit_run(&s, 1, 1, 0, &t);
         check("imapkit", "metadata", &s, &t, 0);
         print_run("imapkit", i, s.len, &t);
         keep_best(&bi, &t, i == 0);
@@ -739,9 +771,10 @@ static void bench_metadata(size_t mib, uint64_t seed, unsigned runs)
     gen_stream_free(&s);
 }
 
-static void bench_bodies(size_t total_mib, uint64_t seed, unsigned runs)
+static void bench_bodies(size_t total_mib, size_t buf_mib, uint64_t seed, unsigned runs)
 {
-    size_t buf_mib = total_mib < 256 ? total_mib : 256;
+    if (buf_mib > total_mib)
+        buf_mib = total_mib;
     gen_stream s;
     if (gen_bodies(&s, seed, buf_mib << 20, 10000, 10000000) != 0)
         die("out of memory generating the body stream", "");
@@ -764,7 +797,7 @@ static void bench_bodies(size_t total_mib, uint64_t seed, unsigned runs)
     tally vi, bi, bm;
     memset(&bi, 0, sizeof(bi));
     memset(&bm, 0, sizeof(bm));
-    imk_run(&s, rounds, 0, 1, &vi);
+    kit_run(&s, rounds, 0, 1, &vi);
     check("imapkit", "body-literal", &want, &vi, 0);
 #ifdef IMK_HAVE_LIBETPAN
     tally ve, be;
@@ -780,7 +813,7 @@ static void bench_bodies(size_t total_mib, uint64_t seed, unsigned runs)
         memcpy_run(&s, rounds, scratch, &t);
         print_run("memcpy", i, bytes, &t);
         keep_best(&bm, &t, i == 0);
-        imk_run(&s, rounds, 0, 0, &t);
+        kit_run(&s, rounds, 0, 0, &t);
         check("imapkit", "body-literal", &want, &t, 0);
         print_run("imapkit", i, bytes, &t);
         keep_best(&bi, &t, i == 0);
@@ -825,12 +858,15 @@ static void bench_bodies(size_t total_mib, uint64_t seed, unsigned runs)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: bench_parse [--quick] [--size MiB] [--body-size MiB] [--runs N] [--seed N]\n"
-            "                   [--verbose] [--metadata-only | --bodies-only] [--no-libetpan]\n"
-            "  --size       metadata stream size (default 100 MiB; --quick: 10)\n"
-            "  --body-size  literal bytes pushed through the body benchmark (default 1024 MiB;\n"
-            "               --quick: 64); a stream of at most 256 MiB is fed repeatedly\n"
-            "  --runs       timed runs per parser; the best is reported (default 3)\n");
+            "usage: bench_parse [--quick] [--size MiB] [--body-size MiB] [--body-buffer MiB]\n"
+            "                   [--runs N] [--seed N] [--verbose] [--no-libetpan]\n"
+            "                   [--metadata-only | --bodies-only]\n"
+            "  --size         metadata stream size (default 100 MiB; --quick: 10)\n"
+            "  --body-size    literal bytes pushed through the body benchmark (default 1024 MiB;\n"
+            "                 --quick: 64)\n"
+            "  --body-buffer  size of the body stream generated, fed as many times as needed to\n"
+            "                 reach --body-size (default 256 MiB)\n"
+            "  --runs         timed runs per parser; the best is reported (default 3)\n");
     exit(2);
 }
 
@@ -845,7 +881,7 @@ static size_t arg_size(const char *s)
 
 int main(int argc, char **argv)
 {
-    size_t meta_mib = 100, body_mib = 1024;
+    size_t meta_mib = 100, body_mib = 1024, body_buf_mib = 256;
     unsigned runs = 3;
     uint64_t seed = 1;
     int do_meta = 1, do_bodies = 1;
@@ -858,6 +894,8 @@ int main(int argc, char **argv)
             meta_mib = arg_size(argv[++i]);
         } else if (strcmp(a, "--body-size") == 0 && i + 1 < argc) {
             body_mib = arg_size(argv[++i]);
+        } else if (strcmp(a, "--body-buffer") == 0 && i + 1 < argc) {
+            body_buf_mib = arg_size(argv[++i]);
         } else if (strcmp(a, "--runs") == 0 && i + 1 < argc) {
             runs = (unsigned)arg_size(argv[++i]);
         } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
@@ -880,9 +918,11 @@ int main(int argc, char **argv)
 #endif
     printf("; seed %llu, 64 KiB feeds, best of %u runs, MB = 10^6 bytes\n",
            (unsigned long long)seed, runs);
+    if (!MALLOC_COUNTED)
+        printf("(built with BENCH_NO_MALLOC_COUNT: malloc calls and peak heap are not counted)\n");
     if (do_meta)
         bench_metadata(meta_mib, seed, runs);
     if (do_bodies)
-        bench_bodies(body_mib, seed + 1, runs);
+        bench_bodies(body_mib, body_buf_mib, seed + 1, runs);
     return 0;
 }

@@ -58,21 +58,24 @@ typedef struct imk_command imk_command;
  * IMK_ENCODER_OPTIONS_INIT so that fields added in later versions start at 0.
  */
 typedef struct imk_encoder_options {
-    unsigned version;  /* IMK_ENCODER_OPTIONS_VERSION */
-    int literal_plus;  /* LITERAL+: non-synchronizing literals of any size */
-    int literal_minus; /* LITERAL-: non-synchronizing only up to 4096 bytes */
-    int utf8_accept;   /* UTF8=ACCEPT enabled: mailbox names go as UTF-8, not
-                          modified UTF-7, and quoted strings may hold UTF-8 */
-    int binary;        /* BINARY: literal8 (~{n}) allowed */
-    size_t max_line;   /* longest command line (bytes between literals, not
-                          counting literal data) before strings are sent as
-                          literals; 0 = 8192 (RFC 7162 section 4) */
+    unsigned version;   /* IMK_ENCODER_OPTIONS_VERSION */
+    int literal_plus;   /* LITERAL+: non-synchronizing literals of any size */
+    int literal_minus;  /* LITERAL-: non-synchronizing only up to 4096 bytes */
+    int utf8_accept;    /* UTF8=ACCEPT enabled: mailbox names go as UTF-8, not
+                           modified UTF-7, and quoted strings may hold UTF-8 */
+    int binary;         /* BINARY: literal8 (~{n}) allowed */
+    size_t max_line;    /* longest command line (bytes between literals, not
+                           counting literal data) before strings are sent as
+                           literals; 0 = 8192 (RFC 7162 section 4) */
     size_t max_command; /* most bytes one command may take, excluding data
                            streamed by the caller; 0 = 16 MiB. Past it:
                            IMK_ELIMIT */
 } imk_encoder_options;
 
-#define IMK_ENCODER_OPTIONS_INIT {IMK_ENCODER_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0}
+#define IMK_ENCODER_OPTIONS_INIT                                                                   \
+    {                                                                                              \
+        IMK_ENCODER_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0                                              \
+    }
 
 /*
  * One piece of the command to write to the server, in order.

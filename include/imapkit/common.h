@@ -57,18 +57,18 @@ typedef struct imk_str {
  * are recoverable for the object that returned them; values at or below it
  * leave the object unusable.
  */
-#define IMK_ERROR_TABLE(X)                                                                    \
-    X(IMK_EINVAL, -1, "invalid argument")                                                     \
-    X(IMK_EAGAIN, -2, "no room in the input buffer: call next() to consume events first")    \
-    X(IMK_ELIMIT, -3, "a configured limit was exceeded")                                      \
-    X(IMK_EPARSE, -4, "malformed data")                                                       \
-    X(IMK_ERANGE, -5, "number out of range")                                                  \
-    X(IMK_EUTF8, -6, "invalid UTF-8")                                                         \
-    X(IMK_EUTF7, -7, "invalid modified UTF-7")                                                \
-    X(IMK_ESTATE, -8, "call not allowed in the current state")                                \
-    X(IMK_ENOTSUP, -9, "not supported by the server's capabilities")                          \
-    X(IMK_EFATAL_BELOW, -100, "(boundary of the fatal error range)")                          \
-    X(IMK_ENOMEM, -101, "out of memory")                                                      \
+#define IMK_ERROR_TABLE(X)                                                                         \
+    X(IMK_EINVAL, -1, "invalid argument")                                                          \
+    X(IMK_EAGAIN, -2, "no room in the input buffer: call next() to consume events first")          \
+    X(IMK_ELIMIT, -3, "a configured limit was exceeded")                                           \
+    X(IMK_EPARSE, -4, "malformed data")                                                            \
+    X(IMK_ERANGE, -5, "number out of range")                                                       \
+    X(IMK_EUTF8, -6, "invalid UTF-8")                                                              \
+    X(IMK_EUTF7, -7, "invalid modified UTF-7")                                                     \
+    X(IMK_ESTATE, -8, "call not allowed in the current state")                                     \
+    X(IMK_ENOTSUP, -9, "not supported by the server's capabilities")                               \
+    X(IMK_EFATAL_BELOW, -100, "(boundary of the fatal error range)")                               \
+    X(IMK_ENOMEM, -101, "out of memory")                                                           \
     X(IMK_EPROTO, -102, "protocol framing lost: the stream cannot be resynchronised")
 
 typedef enum imk_error {

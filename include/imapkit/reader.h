@@ -40,13 +40,13 @@ extern "C" {
 /* Quirk switches (imk_reader_options.quirks). Each accepts one class of
  * real servers' deviations listed in QUIRKS.md; the same bits are reported
  * per response in imk_response.quirks when they were used. */
-#define IMK_READER_QUIRKS_DEFAULT                                                             \
-    (IMK_QUIRK_TRAILING_SPACE | IMK_QUIRK_EXTRA_SPACES | IMK_QUIRK_MISSING_TEXT |             \
-     IMK_QUIRK_BARE_CODE | IMK_QUIRK_NUMBER_RANGE | IMK_QUIRK_NEGATIVE_NUMBER |               \
-     IMK_QUIRK_FLOAT_NUMBER | IMK_QUIRK_BODY_NIL | IMK_QUIRK_QUOTE_HEURISTIC |                \
-     IMK_QUIRK_ENVELOPE | IMK_QUIRK_ATOM_MAILBOX | IMK_QUIRK_CODE_TEXT |                      \
-     IMK_QUIRK_FETCH_TRAILER | IMK_QUIRK_EMPTY_ITEM | IMK_QUIRK_ESEARCH_MODSEQ |              \
-     IMK_QUIRK_CAPABILITY_SPACE | IMK_QUIRK_TAGGED_BYE)
+#define IMK_READER_QUIRKS_DEFAULT                                                                  \
+    (IMK_QUIRK_TRAILING_SPACE | IMK_QUIRK_EXTRA_SPACES | IMK_QUIRK_MISSING_TEXT |                  \
+     IMK_QUIRK_BARE_CODE | IMK_QUIRK_NUMBER_RANGE | IMK_QUIRK_NEGATIVE_NUMBER |                    \
+     IMK_QUIRK_FLOAT_NUMBER | IMK_QUIRK_BODY_NIL | IMK_QUIRK_QUOTE_HEURISTIC |                     \
+     IMK_QUIRK_ENVELOPE | IMK_QUIRK_ATOM_MAILBOX | IMK_QUIRK_CODE_TEXT | IMK_QUIRK_FETCH_TRAILER | \
+     IMK_QUIRK_EMPTY_ITEM | IMK_QUIRK_ESEARCH_MODSEQ | IMK_QUIRK_CAPABILITY_SPACE |                \
+     IMK_QUIRK_TAGGED_BYE)
 
 #define IMK_READER_OPTIONS_VERSION 1
 
@@ -56,17 +56,18 @@ extern "C" {
  * controls (DESIGN.md section 6).
  */
 typedef struct imk_reader_options {
-    unsigned version;          /* IMK_READER_OPTIONS_VERSION */
-    size_t input_buffer_size;  /* bytes buffered from the network: 64 KiB */
-    size_t max_line_length;    /* one line between literals: 64 KiB */
-    size_t max_literal_size;   /* a literal kept inline (not a body section): 16 MiB */
-    size_t max_response_size;  /* lines + inline literals of one response: 32 MiB */
-    uint64_t max_body_size;    /* a streamed body-section literal: 2^62 */
-    unsigned max_depth;        /* nesting of parenthesised lists: 64 */
-    size_t max_list_items;     /* items in one list (flags, SEARCH numbers...): 1,000,000 */
-    unsigned quirks;           /* IMK_QUIRK_* accepted; 0 = IMK_READER_QUIRKS_DEFAULT.
-                                  Set IMK_READER_STRICT to accept none. */
-    int utf8_mailboxes;        /* UTF8=ACCEPT is enabled: mailbox names are UTF-8, not mUTF-7 */
+    unsigned version;         /* IMK_READER_OPTIONS_VERSION */
+    size_t input_buffer_size; /* bytes buffered from the network: 64 KiB */
+    size_t max_line_length;   /* one line between literals: 64 KiB */
+    size_t max_literal_size;  /* a literal kept inline (not a body section): 16 MiB */
+    size_t max_response_size; /* lines + inline literals of one response: 32 MiB */
+    uint64_t max_body_size;   /* a streamed body-section literal: 2^62 */
+    unsigned max_depth;       /* nesting of parenthesised lists: 64 */
+    size_t max_list_items;    /* items in one list (flags, SEARCH numbers...): 1,000,000 */
+    size_t max_parsed_size;   /* memory for the parsed form of one response: 64 MiB */
+    unsigned quirks;          /* IMK_QUIRK_* accepted; 0 = IMK_READER_QUIRKS_DEFAULT.
+                                 Set IMK_READER_STRICT to accept none. */
+    int utf8_mailboxes;       /* UTF8=ACCEPT is enabled: mailbox names are UTF-8, not mUTF-7 */
 } imk_reader_options;
 
 /* Value for imk_reader_options.quirks meaning "no quirks at all". */
@@ -82,32 +83,32 @@ typedef enum imk_event_type {
 
 /* Describes a streamed body-section literal (BODY_BEGIN/CHUNK/END). */
 typedef struct imk_body_info {
-    uint32_t seq;            /* the FETCH's message sequence number */
-    int has_uid;             /* UID seen before the literal in the same FETCH */
+    uint32_t seq; /* the FETCH's message sequence number */
+    int has_uid;  /* UID seen before the literal in the same FETCH */
     uint32_t uid;
-    imk_section_item item;   /* BODY, BINARY, RFC822, ... */
-    imk_str spec;            /* text between [ and ]; empty for RFC822* */
+    imk_section_item item; /* BODY, BINARY, RFC822, ... */
+    imk_str spec;          /* text between [ and ]; empty for RFC822* */
     int has_origin;
     uint64_t origin;
-    uint64_t size;           /* the literal's length */
-    int binary;              /* literal8 */
+    uint64_t size; /* the literal's length */
+    int binary;    /* literal8 */
 } imk_body_info;
 
 /* A malformed response (IMK_EVENT_ERROR). */
 typedef struct imk_parse_error {
-    int code;            /* IMK_EPARSE, IMK_ELIMIT, IMK_ERANGE, ... */
-    uint64_t offset;     /* stream offset of the offending byte */
+    int code;                 /* IMK_EPARSE, IMK_ELIMIT, IMK_ERANGE, ... */
+    uint64_t offset;          /* stream offset of the offending byte */
     uint64_t response_offset; /* stream offset where the response began */
-    const char *message; /* what was wrong and what was expected */
-    imk_str raw;         /* the response's first bytes (at most 1 KiB) */
+    const char *message;      /* what was wrong and what was expected */
+    imk_str raw;              /* the response's first bytes (at most 1 KiB) */
 } imk_parse_error;
 
 typedef struct imk_event {
     imk_event_type type;
     const imk_response *response; /* RESPONSE */
-    const imk_body_info *body;     /* BODY_BEGIN, BODY_CHUNK, BODY_END */
-    imk_str data;                  /* BODY_CHUNK: points into the input buffer */
-    const imk_parse_error *error;  /* ERROR */
+    const imk_body_info *body;    /* BODY_BEGIN, BODY_CHUNK, BODY_END */
+    imk_str data;                 /* BODY_CHUNK: points into the input buffer */
+    const imk_parse_error *error; /* ERROR */
 } imk_event;
 
 typedef struct imk_reader imk_reader;
@@ -150,11 +151,11 @@ IMK_API void imk_reader_set_utf8(imk_reader *r, int on);
 
 /* Statistics for tests and benchmarks. */
 typedef struct imk_reader_stats {
-    uint64_t bytes_in;       /* bytes fed so far */
-    uint64_t responses;      /* RESPONSE events */
-    uint64_t errors;         /* ERROR events */
-    uint64_t allocations;    /* calls to the allocator so far (all kinds) */
-    size_t memory;           /* bytes currently held by the reader */
+    uint64_t bytes_in;    /* bytes fed so far */
+    uint64_t responses;   /* RESPONSE events */
+    uint64_t errors;      /* ERROR events */
+    uint64_t allocations; /* calls to the allocator so far (all kinds) */
+    size_t memory;        /* bytes currently held by the reader */
 } imk_reader_stats;
 
 IMK_API void imk_reader_get_stats(const imk_reader *r, imk_reader_stats *out);

@@ -77,57 +77,57 @@ typedef struct imk_datetime {
 /* ------------------------------------------------------------------ */
 
 /* X(enum suffix, name as sent). Order is stable ABI. */
-#define IMK_CODE_TABLE(X)                                                                     \
-    X(OTHER, "")                                                                              \
-    X(ALERT, "ALERT")                                                                         \
-    X(ALREADYEXISTS, "ALREADYEXISTS")                                                         \
-    X(APPENDUID, "APPENDUID")                                                                 \
-    X(AUTHENTICATIONFAILED, "AUTHENTICATIONFAILED")                                           \
-    X(AUTHORIZATIONFAILED, "AUTHORIZATIONFAILED")                                             \
-    X(BADCHARSET, "BADCHARSET")                                                               \
-    X(BADCOMPARATOR, "BADCOMPARATOR")                                                         \
-    X(BADEVENT, "BADEVENT")                                                                   \
-    X(CANNOT, "CANNOT")                                                                       \
-    X(CAPABILITY, "CAPABILITY")                                                               \
-    X(CLIENTBUG, "CLIENTBUG")                                                                 \
-    X(CLOSED, "CLOSED")                                                                       \
-    X(COMPRESSIONACTIVE, "COMPRESSIONACTIVE")                                                 \
-    X(CONTACTADMIN, "CONTACTADMIN")                                                           \
-    X(COPYUID, "COPYUID")                                                                     \
-    X(CORRUPTION, "CORRUPTION")                                                               \
-    X(EXPIRED, "EXPIRED")                                                                     \
-    X(EXPUNGEISSUED, "EXPUNGEISSUED")                                                         \
-    X(HASCHILDREN, "HASCHILDREN")                                                             \
-    X(HIGHESTMODSEQ, "HIGHESTMODSEQ")                                                         \
-    X(INPROGRESS, "INPROGRESS")                                                               \
-    X(INUSE, "INUSE")                                                                         \
-    X(LIMIT, "LIMIT")                                                                         \
-    X(MAILBOXID, "MAILBOXID")                                                                 \
-    X(METADATA, "METADATA")                                                                   \
-    X(MODIFIED, "MODIFIED")                                                                   \
-    X(NOMODSEQ, "NOMODSEQ")                                                                   \
-    X(NONEXISTENT, "NONEXISTENT")                                                             \
-    X(NOPERM, "NOPERM")                                                                       \
-    X(NOTIFICATIONOVERFLOW, "NOTIFICATIONOVERFLOW")                                           \
-    X(NOTSAVED, "NOTSAVED")                                                                   \
-    X(NOUPDATE, "NOUPDATE")                                                                   \
-    X(OVERQUOTA, "OVERQUOTA")                                                                 \
-    X(PARSE, "PARSE")                                                                         \
-    X(PERMANENTFLAGS, "PERMANENTFLAGS")                                                       \
-    X(PRIVACYREQUIRED, "PRIVACYREQUIRED")                                                     \
-    X(READ_ONLY, "READ-ONLY")                                                                 \
-    X(READ_WRITE, "READ-WRITE")                                                               \
-    X(REFERRAL, "REFERRAL")                                                                   \
-    X(SERVERBUG, "SERVERBUG")                                                                 \
-    X(TOOBIG, "TOOBIG")                                                                       \
-    X(TRYCREATE, "TRYCREATE")                                                                 \
-    X(UIDNEXT, "UIDNEXT")                                                                     \
-    X(UIDNOTSTICKY, "UIDNOTSTICKY")                                                           \
-    X(UIDVALIDITY, "UIDVALIDITY")                                                             \
-    X(UNAVAILABLE, "UNAVAILABLE")                                                             \
-    X(UNKNOWN_CTE, "UNKNOWN-CTE")                                                             \
-    X(UNSEEN, "UNSEEN")                                                                       \
-    X(URLMECH, "URLMECH")                                                                     \
+#define IMK_CODE_TABLE(X)                                                                          \
+    X(OTHER, "")                                                                                   \
+    X(ALERT, "ALERT")                                                                              \
+    X(ALREADYEXISTS, "ALREADYEXISTS")                                                              \
+    X(APPENDUID, "APPENDUID")                                                                      \
+    X(AUTHENTICATIONFAILED, "AUTHENTICATIONFAILED")                                                \
+    X(AUTHORIZATIONFAILED, "AUTHORIZATIONFAILED")                                                  \
+    X(BADCHARSET, "BADCHARSET")                                                                    \
+    X(BADCOMPARATOR, "BADCOMPARATOR")                                                              \
+    X(BADEVENT, "BADEVENT")                                                                        \
+    X(CANNOT, "CANNOT")                                                                            \
+    X(CAPABILITY, "CAPABILITY")                                                                    \
+    X(CLIENTBUG, "CLIENTBUG")                                                                      \
+    X(CLOSED, "CLOSED")                                                                            \
+    X(COMPRESSIONACTIVE, "COMPRESSIONACTIVE")                                                      \
+    X(CONTACTADMIN, "CONTACTADMIN")                                                                \
+    X(COPYUID, "COPYUID")                                                                          \
+    X(CORRUPTION, "CORRUPTION")                                                                    \
+    X(EXPIRED, "EXPIRED")                                                                          \
+    X(EXPUNGEISSUED, "EXPUNGEISSUED")                                                              \
+    X(HASCHILDREN, "HASCHILDREN")                                                                  \
+    X(HIGHESTMODSEQ, "HIGHESTMODSEQ")                                                              \
+    X(INPROGRESS, "INPROGRESS")                                                                    \
+    X(INUSE, "INUSE")                                                                              \
+    X(LIMIT, "LIMIT")                                                                              \
+    X(MAILBOXID, "MAILBOXID")                                                                      \
+    X(METADATA, "METADATA")                                                                        \
+    X(MODIFIED, "MODIFIED")                                                                        \
+    X(NOMODSEQ, "NOMODSEQ")                                                                        \
+    X(NONEXISTENT, "NONEXISTENT")                                                                  \
+    X(NOPERM, "NOPERM")                                                                            \
+    X(NOTIFICATIONOVERFLOW, "NOTIFICATIONOVERFLOW")                                                \
+    X(NOTSAVED, "NOTSAVED")                                                                        \
+    X(NOUPDATE, "NOUPDATE")                                                                        \
+    X(OVERQUOTA, "OVERQUOTA")                                                                      \
+    X(PARSE, "PARSE")                                                                              \
+    X(PERMANENTFLAGS, "PERMANENTFLAGS")                                                            \
+    X(PRIVACYREQUIRED, "PRIVACYREQUIRED")                                                          \
+    X(READ_ONLY, "READ-ONLY")                                                                      \
+    X(READ_WRITE, "READ-WRITE")                                                                    \
+    X(REFERRAL, "REFERRAL")                                                                        \
+    X(SERVERBUG, "SERVERBUG")                                                                      \
+    X(TOOBIG, "TOOBIG")                                                                            \
+    X(TRYCREATE, "TRYCREATE")                                                                      \
+    X(UIDNEXT, "UIDNEXT")                                                                          \
+    X(UIDNOTSTICKY, "UIDNOTSTICKY")                                                                \
+    X(UIDVALIDITY, "UIDVALIDITY")                                                                  \
+    X(UNAVAILABLE, "UNAVAILABLE")                                                                  \
+    X(UNKNOWN_CTE, "UNKNOWN-CTE")                                                                  \
+    X(UNSEEN, "UNSEEN")                                                                            \
+    X(URLMECH, "URLMECH")                                                                          \
     X(USEATTR, "USEATTR")
 
 typedef enum imk_code_kind {
@@ -229,12 +229,12 @@ struct imk_body {
     const imk_envelope *envelope; /* message/rfc822 only */
     /* extension data (BODYSTRUCTURE only); has_ext = 0 when absent */
     int has_ext;
-    imk_str md5;               /* single part only */
-    imk_str disposition;       /* data NULL when NIL */
+    imk_str md5;         /* single part only */
+    imk_str disposition; /* data NULL when NIL */
     imk_param_list disposition_params;
-    imk_strlist languages;     /* NIL = empty list */
+    imk_strlist languages; /* NIL = empty list */
     imk_str location;
-    size_t extension_count;    /* body-extension values after location */
+    size_t extension_count; /* body-extension values after location */
     const imk_value *extensions;
 };
 
@@ -256,8 +256,8 @@ typedef enum imk_section_item {
 
 typedef struct imk_fetch_section {
     imk_section_item item;
-    imk_str spec;     /* the text between [ and ], e.g. "1.2.HEADER.FIELDS (FROM)" */
-    int has_origin;   /* <origin> present */
+    imk_str spec;   /* the text between [ and ], e.g. "1.2.HEADER.FIELDS (FROM)" */
+    int has_origin; /* <origin> present */
     uint64_t origin;
     /* The value: for BINARY.SIZE `size` only. Otherwise either inline data
      * (`data`, NIL = data.data NULL) or streamed = 1: the bytes were
@@ -281,12 +281,12 @@ typedef struct imk_fetch_extra {
 #define IMK_FETCH_INTERNALDATE (1u << 3)
 #define IMK_FETCH_RFC822_SIZE (1u << 4)
 #define IMK_FETCH_ENVELOPE (1u << 5)
-#define IMK_FETCH_BODY (1u << 6)          /* BODY (non-extensible form) */
+#define IMK_FETCH_BODY (1u << 6) /* BODY (non-extensible form) */
 #define IMK_FETCH_BODYSTRUCTURE (1u << 7)
-#define IMK_FETCH_EMAILID (1u << 8)       /* RFC 8474 */
-#define IMK_FETCH_THREADID (1u << 9)      /* RFC 8474; NIL = data NULL */
-#define IMK_FETCH_SAVEDATE (1u << 10)     /* RFC 8514; has_savedate 0 = NIL */
-#define IMK_FETCH_PREVIEW (1u << 11)      /* RFC 8970; NIL = data NULL */
+#define IMK_FETCH_EMAILID (1u << 8)   /* RFC 8474 */
+#define IMK_FETCH_THREADID (1u << 9)  /* RFC 8474; NIL = data NULL */
+#define IMK_FETCH_SAVEDATE (1u << 10) /* RFC 8514; has_savedate 0 = NIL */
+#define IMK_FETCH_PREVIEW (1u << 11)  /* RFC 8970; NIL = data NULL */
 
 typedef struct imk_fetch {
     uint32_t seq;
@@ -297,7 +297,7 @@ typedef struct imk_fetch {
     imk_datetime internaldate;
     uint64_t rfc822_size;
     const imk_envelope *envelope;
-    const imk_body *body;          /* BODY or BODYSTRUCTURE */
+    const imk_body *body; /* BODY or BODYSTRUCTURE */
     imk_str emailid, threadid;
     int has_savedate;
     imk_datetime savedate;
@@ -337,10 +337,10 @@ typedef struct imk_list {
 #define IMK_STATUS_UNSEEN (1u << 3)
 #define IMK_STATUS_RECENT (1u << 4)
 #define IMK_STATUS_DELETED (1u << 5)
-#define IMK_STATUS_SIZE (1u << 6)          /* RFC 8438 */
-#define IMK_STATUS_HIGHESTMODSEQ (1u << 7) /* RFC 7162 */
-#define IMK_STATUS_APPENDLIMIT (1u << 8)   /* RFC 7889; appendlimit_nil for NIL */
-#define IMK_STATUS_MAILBOXID (1u << 9)     /* RFC 8474 */
+#define IMK_STATUS_SIZE (1u << 6)             /* RFC 8438 */
+#define IMK_STATUS_HIGHESTMODSEQ (1u << 7)    /* RFC 7162 */
+#define IMK_STATUS_APPENDLIMIT (1u << 8)      /* RFC 7889; appendlimit_nil for NIL */
+#define IMK_STATUS_MAILBOXID (1u << 9)        /* RFC 8474 */
 #define IMK_STATUS_DELETED_STORAGE (1u << 10) /* RFC 9208 */
 
 typedef struct imk_status_data {
@@ -379,7 +379,7 @@ typedef struct imk_thread {
 
 /* CONTEXT=SEARCH update (RFC 5267): ADDTO / REMOVEFROM (position set). */
 typedef struct imk_esearch_update {
-    int remove;         /* 0 = ADDTO, 1 = REMOVEFROM */
+    int remove; /* 0 = ADDTO, 1 = REMOVEFROM */
     uint64_t position;
     imk_seqset set;
 } imk_esearch_update;
@@ -491,32 +491,32 @@ typedef enum imk_status {
 } imk_status;
 
 /* X(enum suffix, name as sent). */
-#define IMK_KIND_TABLE(X)                                                                     \
-    X(STATUS_RESPONSE, "")                                                                    \
-    X(CONTINUATION, "")                                                                       \
-    X(CAPABILITY, "CAPABILITY")                                                               \
-    X(ENABLED, "ENABLED")                                                                     \
-    X(FLAGS, "FLAGS")                                                                         \
-    X(LIST, "LIST")                                                                           \
-    X(LSUB, "LSUB")                                                                           \
-    X(STATUS, "STATUS")                                                                       \
-    X(SEARCH, "SEARCH")                                                                       \
-    X(SORT, "SORT")                                                                           \
-    X(THREAD, "THREAD")                                                                       \
-    X(ESEARCH, "ESEARCH")                                                                     \
-    X(EXISTS, "EXISTS")                                                                       \
-    X(RECENT, "RECENT")                                                                       \
-    X(EXPUNGE, "EXPUNGE")                                                                     \
-    X(FETCH, "FETCH")                                                                         \
-    X(VANISHED, "VANISHED")                                                                   \
-    X(NAMESPACE, "NAMESPACE")                                                                 \
-    X(ID, "ID")                                                                               \
-    X(QUOTA, "QUOTA")                                                                         \
-    X(QUOTAROOT, "QUOTAROOT")                                                                 \
-    X(METADATA, "METADATA")                                                                   \
-    X(ACL, "ACL")                                                                             \
-    X(LISTRIGHTS, "LISTRIGHTS")                                                               \
-    X(MYRIGHTS, "MYRIGHTS")                                                                   \
+#define IMK_KIND_TABLE(X)                                                                          \
+    X(STATUS_RESPONSE, "")                                                                         \
+    X(CONTINUATION, "")                                                                            \
+    X(CAPABILITY, "CAPABILITY")                                                                    \
+    X(ENABLED, "ENABLED")                                                                          \
+    X(FLAGS, "FLAGS")                                                                              \
+    X(LIST, "LIST")                                                                                \
+    X(LSUB, "LSUB")                                                                                \
+    X(STATUS, "STATUS")                                                                            \
+    X(SEARCH, "SEARCH")                                                                            \
+    X(SORT, "SORT")                                                                                \
+    X(THREAD, "THREAD")                                                                            \
+    X(ESEARCH, "ESEARCH")                                                                          \
+    X(EXISTS, "EXISTS")                                                                            \
+    X(RECENT, "RECENT")                                                                            \
+    X(EXPUNGE, "EXPUNGE")                                                                          \
+    X(FETCH, "FETCH")                                                                              \
+    X(VANISHED, "VANISHED")                                                                        \
+    X(NAMESPACE, "NAMESPACE")                                                                      \
+    X(ID, "ID")                                                                                    \
+    X(QUOTA, "QUOTA")                                                                              \
+    X(QUOTAROOT, "QUOTAROOT")                                                                      \
+    X(METADATA, "METADATA")                                                                        \
+    X(ACL, "ACL")                                                                                  \
+    X(LISTRIGHTS, "LISTRIGHTS")                                                                    \
+    X(MYRIGHTS, "MYRIGHTS")                                                                        \
     X(GENERIC, "")
 
 typedef enum imk_response_kind {
@@ -534,51 +534,51 @@ IMK_API const char *imk_status_name(imk_status status);
 
 /* Bits of imk_response.quirks: deviations from the RFC grammar that the
  * parser accepted (see imapkit/reader.h for the switches). */
-#define IMK_QUIRK_TRAILING_SPACE (1u << 0)  /* Q1-Q5: SP before CRLF or ")" */
-#define IMK_QUIRK_EXTRA_SPACES (1u << 1)    /* Q6: doubled SP */
-#define IMK_QUIRK_MISSING_TEXT (1u << 2)    /* Q7: no SP/text after status or code */
-#define IMK_QUIRK_BARE_LF (1u << 3)         /* Q10: LF without CR (off by default) */
-#define IMK_QUIRK_BARE_CODE (1u << 4)       /* Q11: "* [CODE ...]" with no status word */
-#define IMK_QUIRK_NUMBER_RANGE (1u << 5)    /* Q20-Q22: 0 or > 2^32-1 where nz-number32 */
-#define IMK_QUIRK_NEGATIVE_NUMBER (1u << 6) /* Q23, Q24: -1 taken as 0 */
-#define IMK_QUIRK_FLOAT_NUMBER (1u << 7)    /* Q25: 9.3736e+06 in a number slot */
-#define IMK_QUIRK_BODY_NIL (1u << 8)        /* Q27-Q31, Q33: NIL/missing where a body field is required */
-#define IMK_QUIRK_QUOTE_HEURISTIC (1u << 9) /* Q34: unescaped '"' inside a quoted string */
-#define IMK_QUIRK_ENVELOPE (1u << 10)       /* Q35: malformed ENVELOPE accepted */
-#define IMK_QUIRK_ATOM_MAILBOX (1u << 11)   /* Q41: unquoted name with SP/TAB to end of line */
-#define IMK_QUIRK_CODE_TEXT (1u << 12)      /* Q12, Q13: code arguments not in the grammar */
-#define IMK_QUIRK_FETCH_TRAILER (1u << 13)  /* Q37, Q39: items after a literal without SP */
-#define IMK_QUIRK_EMPTY_ITEM (1u << 14)     /* Q38: FETCH item with no value */
-#define IMK_QUIRK_ESEARCH_MODSEQ (1u << 15) /* Q47: parenthesised (MODSEQ n) in ESEARCH */
+#define IMK_QUIRK_TRAILING_SPACE (1u << 0)    /* Q1-Q5: SP before CRLF or ")" */
+#define IMK_QUIRK_EXTRA_SPACES (1u << 1)      /* Q6: doubled SP */
+#define IMK_QUIRK_MISSING_TEXT (1u << 2)      /* Q7: no SP/text after status or code */
+#define IMK_QUIRK_BARE_LF (1u << 3)           /* Q10: LF without CR (off by default) */
+#define IMK_QUIRK_BARE_CODE (1u << 4)         /* Q11: "* [CODE ...]" with no status word */
+#define IMK_QUIRK_NUMBER_RANGE (1u << 5)      /* Q20-Q22: 0 or > 2^32-1 where nz-number32 */
+#define IMK_QUIRK_NEGATIVE_NUMBER (1u << 6)   /* Q23, Q24: -1 taken as 0 */
+#define IMK_QUIRK_FLOAT_NUMBER (1u << 7)      /* Q25: 9.3736e+06 in a number slot */
+#define IMK_QUIRK_BODY_NIL (1u << 8)          /* Q27-Q31, Q33: NIL where a body field is required */
+#define IMK_QUIRK_QUOTE_HEURISTIC (1u << 9)   /* Q34: unescaped '"' inside a quoted string */
+#define IMK_QUIRK_ENVELOPE (1u << 10)         /* Q35: malformed ENVELOPE accepted */
+#define IMK_QUIRK_ATOM_MAILBOX (1u << 11)     /* Q41: unquoted name with SP/TAB to end of line */
+#define IMK_QUIRK_CODE_TEXT (1u << 12)        /* Q12, Q13: code arguments not in the grammar */
+#define IMK_QUIRK_FETCH_TRAILER (1u << 13)    /* Q37, Q39: items after a literal without SP */
+#define IMK_QUIRK_EMPTY_ITEM (1u << 14)       /* Q38: FETCH item with no value */
+#define IMK_QUIRK_ESEARCH_MODSEQ (1u << 15)   /* Q47: parenthesised (MODSEQ n) in ESEARCH */
 #define IMK_QUIRK_CAPABILITY_SPACE (1u << 16) /* Q44: "LITERAL +" */
-#define IMK_QUIRK_TAGGED_BYE (1u << 17)     /* Q16: "tag BYE ..." */
+#define IMK_QUIRK_TAGGED_BYE (1u << 17)       /* Q16: "tag BYE ..." */
 
 typedef struct imk_response {
     imk_response_type type;
     imk_response_kind kind;
-    imk_str tag;       /* TAGGED only */
-    imk_status status; /* STATUS_RESPONSE (untagged or tagged) */
+    imk_str tag;          /* TAGGED only */
+    imk_status status;    /* STATUS_RESPONSE (untagged or tagged) */
     const imk_code *code; /* NULL when the response has no [code] */
-    imk_str text;      /* resp-text text (STATUS_RESPONSE, CONTINUATION) */
-    imk_str name;      /* the data response's name as sent ("FETCH", "XFOO") */
-    unsigned quirks;   /* IMK_QUIRK_* bits of deviations accepted */
-    uint64_t number;   /* EXISTS, RECENT, EXPUNGE; FETCH's seq as well */
+    imk_str text;         /* resp-text text (STATUS_RESPONSE, CONTINUATION) */
+    imk_str name;         /* the data response's name as sent ("FETCH", "XFOO") */
+    unsigned quirks;      /* IMK_QUIRK_* bits of deviations accepted */
+    uint64_t number;      /* EXISTS, RECENT, EXPUNGE; FETCH's seq as well */
     union {
-        imk_strlist capability; /* CAPABILITY, ENABLED */
-        imk_strlist flags;      /* FLAGS */
-        imk_list list;          /* LIST, LSUB */
-        imk_status_data status; /* STATUS */
-        imk_search search;      /* SEARCH, SORT */
-        imk_thread thread;      /* THREAD */
-        imk_esearch esearch;    /* ESEARCH */
-        imk_fetch fetch;        /* FETCH */
-        imk_vanished vanished;  /* VANISHED */
+        imk_strlist capability;   /* CAPABILITY, ENABLED */
+        imk_strlist flags;        /* FLAGS */
+        imk_list list;            /* LIST, LSUB */
+        imk_status_data status;   /* STATUS */
+        imk_search search;        /* SEARCH, SORT */
+        imk_thread thread;        /* THREAD */
+        imk_esearch esearch;      /* ESEARCH */
+        imk_fetch fetch;          /* FETCH */
+        imk_vanished vanished;    /* VANISHED */
         imk_namespace namespace_; /* NAMESPACE */
-        imk_id id;              /* ID */
-        imk_quota quota;        /* QUOTA */
-        imk_quotaroot quotaroot; /* QUOTAROOT */
-        imk_metadata metadata;  /* METADATA */
-        imk_acl acl;            /* ACL, LISTRIGHTS, MYRIGHTS */
+        imk_id id;                /* ID */
+        imk_quota quota;          /* QUOTA */
+        imk_quotaroot quotaroot;  /* QUOTAROOT */
+        imk_metadata metadata;    /* METADATA */
+        imk_acl acl;              /* ACL, LISTRIGHTS, MYRIGHTS */
         const imk_value *generic; /* GENERIC: the values after the name (a LIST) */
     } u;
     /* The response's bytes as framed (lines and inline literals); streamed

@@ -84,9 +84,9 @@ struct imk_command {
     size_t seg_count, seg_cap;
     size_t seg_start; /* offset in `out` where the open segment begins */
 
-    size_t line_len;  /* bytes on the current line, literal data excluded */
-    unsigned depth;   /* open parenthesised lists */
-    int need_space;   /* the next argument must be preceded by SP */
+    size_t line_len; /* bytes on the current line, literal data excluded */
+    unsigned depth;  /* open parenthesised lists */
+    int need_space;  /* the next argument must be preceded by SP */
     enum state state;
     int error_code;
     char error[320];
@@ -144,11 +144,20 @@ static int ascii_case_equal(const char *a, size_t len, const char *lower)
 static void describe_byte(unsigned char c, char out[40])
 {
     switch (c) {
-    case '\0': snprintf(out, 40, "NUL"); return;
-    case '\r': snprintf(out, 40, "CR"); return;
-    case '\n': snprintf(out, 40, "LF"); return;
-    case ' ': snprintf(out, 40, "SP"); return;
-    default: break;
+    case '\0':
+        snprintf(out, 40, "NUL");
+        return;
+    case '\r':
+        snprintf(out, 40, "CR");
+        return;
+    case '\n':
+        snprintf(out, 40, "LF");
+        return;
+    case ' ':
+        snprintf(out, 40, "SP");
+        return;
+    default:
+        break;
     }
     if (c < 0x20 || c == 0x7f)
         snprintf(out, 40, "the control byte 0x%02X", (unsigned)c);
@@ -436,8 +445,7 @@ static int emit_string(imk_command *cmd, const char *data, size_t len, enum stri
 /* Lifecycle                                                          */
 /* ------------------------------------------------------------------ */
 
-int imk_command_new(const imk_encoder_options *opts, const imk_allocator *alloc,
-                    imk_command **out)
+int imk_command_new(const imk_encoder_options *opts, const imk_allocator *alloc, imk_command **out)
 {
     if (out == NULL)
         return IMK_EINVAL;
@@ -483,8 +491,9 @@ static int check_tag(imk_command *cmd, const char *tag)
     size_t len = strlen(tag);
     char shown[4 * PREVIEW_MAX + 8];
     if (len == 0)
-        return fail(cmd, IMK_EINVAL, "the tag is empty; a tag is one or more ASTRING-CHAR "
-                                     "except '+' (for example A1)");
+        return fail(cmd, IMK_EINVAL,
+                    "the tag is empty; a tag is one or more ASTRING-CHAR "
+                    "except '+' (for example A1)");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)tag[i];
         if (!is_astring_char(c) || c == '+') {
@@ -621,8 +630,9 @@ int imk_command_atom(imk_command *cmd, const char *atom)
         return fail(cmd, IMK_EINVAL, "imk_command_atom: atom is NULL");
     size_t len = strlen(atom);
     if (len == 0)
-        return fail(cmd, IMK_EINVAL, "an atom cannot be empty; use imk_command_string to send "
-                                     "an empty string");
+        return fail(cmd, IMK_EINVAL,
+                    "an atom cannot be empty; use imk_command_string to send "
+                    "an empty string");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)atom[i];
         if (!is_atom_char(c)) {
@@ -835,8 +845,8 @@ static int emit_mailbox(imk_command *cmd, const char *name, size_t len, enum str
     const char *nul = memchr(name, '\0', len);
     if (nul != NULL)
         return fail(cmd, IMK_EINVAL,
-                    "%s: the mailbox name contains NUL at offset %zu; no mailbox name can",
-                    fn, (size_t)(nul - name));
+                    "%s: the mailbox name contains NUL at offset %zu; no mailbox name can", fn,
+                    (size_t)(nul - name));
     if (!imk__utf8_is_valid(name, len))
         return fail(cmd, IMK_EUTF8,
                     "%s: the mailbox name is not valid UTF-8; pass names in UTF-8 (names "
@@ -854,8 +864,8 @@ static int emit_mailbox(imk_command *cmd, const char *name, size_t len, enum str
         return fail(cmd, rc, "%s: the mailbox name is not valid UTF-8", fn);
     if (rc < 0)
         return fail_rc(cmd, rc);
-    return emit_string(cmd, cmd->scratch.data != NULL ? cmd->scratch.data : "",
-                       cmd->scratch.len, kind);
+    return emit_string(cmd, cmd->scratch.data != NULL ? cmd->scratch.data : "", cmd->scratch.len,
+                       kind);
 }
 
 int imk_command_mailbox(imk_command *cmd, const char *utf8, size_t len)
@@ -972,8 +982,9 @@ int imk__command_seqset(imk_command *cmd, const imk__seqset *set)
     if (rc < 0)
         return rc;
     if (set == NULL || (!set->is_saved && set->count == 0))
-        return fail(cmd, IMK_EINVAL, "an empty sequence set cannot be sent; skip the command "
-                                     "or use a SEARCH that matches nothing");
+        return fail(cmd, IMK_EINVAL,
+                    "an empty sequence set cannot be sent; skip the command "
+                    "or use a SEARCH that matches nothing");
     rc = separate(cmd);
     if (rc < 0)
         return rc;
@@ -1024,8 +1035,7 @@ int imk_command_date(imk_command *cmd, int year, int month, int day)
     char text[IMK__DATE_IMAP_SIZE];
     int n = imk__date_format(year, month, day, text);
     if (n <= 0 || n >= (int)sizeof(text))
-        return fail(cmd, IMK_EINVAL, "date %04d-%02d-%02d cannot be formatted", year, month,
-                    day);
+        return fail(cmd, IMK_EINVAL, "date %04d-%02d-%02d cannot be formatted", year, month, day);
     return emit_atom_text(cmd, text, (size_t)n);
 }
 
@@ -1044,20 +1054,20 @@ int imk_command_datetime(imk_command *cmd, int year, int month, int day, int hou
     if (rc < 0)
         return rc;
     const char *problem = date_problem(year, month, day);
-    if (problem == NULL && (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 ||
-                            second > 60))
+    if (problem == NULL &&
+        (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60))
         problem = "the time is outside 00:00:00..23:59:60";
     if (problem == NULL && (zone_minutes < -1439 || zone_minutes > 1439))
         problem = "the zone is outside -1439..1439 minutes (-2359..+2359)";
     if (problem != NULL)
-        return fail(cmd, IMK_EINVAL, "date-time %04d-%02d-%02d %02d:%02d:%02d zone %d: %s",
-                    year, month, day, hour, minute, second, zone_minutes, problem);
+        return fail(cmd, IMK_EINVAL, "date-time %04d-%02d-%02d %02d:%02d:%02d zone %d: %s", year,
+                    month, day, hour, minute, second, zone_minutes, problem);
     imk__datetime dt = {year, month, day, hour, minute, second, zone_minutes};
     char text[IMK__DATETIME_IMAP_SIZE];
     int n = imk__datetime_format(&dt, text);
     if (n <= 0 || n >= (int)sizeof(text))
-        return fail(cmd, IMK_EINVAL, "date-time %04d-%02d-%02d cannot be formatted", year,
-                    month, day);
+        return fail(cmd, IMK_EINVAL, "date-time %04d-%02d-%02d cannot be formatted", year, month,
+                    day);
     char quoted[IMK__DATETIME_IMAP_SIZE + 2];
     quoted[0] = '"';
     memcpy(quoted + 1, text, (size_t)n);

@@ -487,8 +487,9 @@ int imk__lex_nz_number32(imk__lexer *lx, uint32_t *out)
         return rc;
     if (v == 0 || v > UINT32_MAX) {
         if (!quirk_allowed(lx, IMK_QUIRK_NUMBER_RANGE))
-            return imk__lex_fail_range(
-                lx, start, v == 0 ? "non-zero number, found 0" : "number below 4294967296");
+            return imk__lex_fail_range(lx, start,
+                                       v == 0 ? "expected a non-zero number, found 0"
+                                              : "expected a number below 4294967296");
         lx->quirks_seen |= IMK_QUIRK_NUMBER_RANGE;
         if (v > UINT32_MAX)
             v = UINT32_MAX;
@@ -551,12 +552,14 @@ static int lex_float(imk__lexer *lx, uint64_t *out)
     if (!is_float)
         return 0;
     if (mant_overflow)
-        return imk__lex_fail_range(lx, lx->pos, "number out of range (float form)");
+        return imk__lex_fail_range(
+            lx, lx->pos, "number out of range (float form): more than 18446744073709551615");
     long shift = exp - frac_digits;
     uint64_t v = mant;
     for (; shift > 0; shift--) {
         if (v > UINT64_MAX / 10)
-            return imk__lex_fail_range(lx, lx->pos, "number out of range (float form)");
+            return imk__lex_fail_range(
+                lx, lx->pos, "number out of range (float form): more than 18446744073709551615");
         v *= 10;
     }
     for (; shift < 0 && v != 0; shift++)

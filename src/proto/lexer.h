@@ -101,7 +101,7 @@ int imk__lex_value(imk__lexer *lx, imk_value **out);
 int imk__lex_values_until_end(imk__lexer *lx, imk_value **out);
 
 /* Arena helpers. */
-void *imk__lex_alloc(imk__lexer *lx, size_t size);       /* zeroed; error recorded on failure */
+void *imk__lex_alloc(imk__lexer *lx, size_t size); /* zeroed; error recorded on failure */
 void *imk__lex_array(imk__lexer *lx, size_t count, size_t size);
 
 /* A growable array built in scratch space and committed to the arena: used

@@ -31,7 +31,7 @@ typedef struct imk__streamed {
 typedef struct imk__parse_limits {
     unsigned max_depth;
     size_t max_list_items;
-    unsigned quirks;       /* IMK_QUIRK_* accepted */
+    unsigned quirks; /* IMK_QUIRK_* accepted */
     int utf8_mailboxes;
 } imk__parse_limits;
 

@@ -67,11 +67,11 @@ struct imk_reader {
     imk__buf resp;
     imk__streamed *streamed;
     size_t streamed_count, streamed_cap;
-    uint64_t resp_offset;   /* stream offset of the response's first byte */
-    uint64_t resp_skipped;  /* streamed literal bytes so far (not in resp) */
-    size_t line_start;      /* offset in resp of the current line fragment */
-    int in_response;        /* bytes of a response have been seen */
-    int no_literals;        /* status/continuation response: "{n}" is text */
+    uint64_t resp_offset;  /* stream offset of the response's first byte */
+    uint64_t resp_skipped; /* streamed literal bytes so far (not in resp) */
+    size_t line_start;     /* offset in resp of the current line fragment */
+    int in_response;       /* bytes of a response have been seen */
+    int no_literals;       /* status/continuation response: "{n}" is text */
     int first_line_done;
 
     enum reader_state state;
@@ -142,8 +142,7 @@ static void *count_realloc(void *ptr, size_t size, void *user)
         return NULL;
     size_header *old = (size_header *)ptr - 1;
     size_t old_size = old->size;
-    size_header *h =
-        r->user_alloc.realloc(old, size + sizeof(size_header), r->user_alloc.user);
+    size_header *h = r->user_alloc.realloc(old, size + sizeof(size_header), r->user_alloc.user);
     if (h == NULL)
         return NULL;
     h->size = size;
@@ -172,6 +171,7 @@ static void count_free(void *ptr, void *user)
 #define DEFAULT_MAX_BODY ((uint64_t)1 << 62)
 #define DEFAULT_MAX_DEPTH 64u
 #define DEFAULT_MAX_ITEMS ((size_t)1000000)
+#define DEFAULT_MAX_PARSED ((size_t)64 * 1024 * 1024)
 #define MIN_INPUT_BUFFER ((size_t)64)
 
 static void resolve_options(imk_reader *r, const imk_reader_options *in)
@@ -197,6 +197,8 @@ static void resolve_options(imk_reader *r, const imk_reader_options *in)
         o.max_depth = DEFAULT_MAX_DEPTH;
     if (o.max_list_items == 0)
         o.max_list_items = DEFAULT_MAX_ITEMS;
+    if (o.max_parsed_size == 0)
+        o.max_parsed_size = DEFAULT_MAX_PARSED;
     if (o.quirks == 0)
         o.quirks = IMK_READER_QUIRKS_DEFAULT;
     else if (o.quirks & IMK_READER_STRICT)
@@ -234,7 +236,10 @@ int imk_reader_new(const imk_reader_options *opts, const imk_allocator *alloc, i
         return IMK_ENOMEM;
     }
     imk__buf_init(&r->resp, &r->alloc, r->opts.max_response_size);
-    imk__arena_init(&r->arena, &r->alloc, 16 * 1024, 0);
+    /* The parsed form of a response can be several times larger than its
+     * bytes (a BODYSTRUCTURE node is 256 bytes for ~30 bytes of input), so
+     * it has a bound of its own. */
+    imk__arena_init(&r->arena, &r->alloc, 16 * 1024, r->opts.max_parsed_size);
     r->state = ST_LINE;
     *out = r;
     return 0;
@@ -760,7 +765,7 @@ static int finish_skipped(imk_reader *r, imk_event *ev)
  */
 static int end_of_line(imk_reader *r, imk_event *ev)
 {
-    const char *frag = r->resp.data + r->line_start;
+    const char *frag = r->resp.data != NULL ? r->resp.data + r->line_start : "";
     size_t flen = r->resp.len - r->line_start;
     if (r->skipping) {
         /* Keep counting literals so the skipped response ends where it
@@ -826,8 +831,7 @@ static int end_of_line(imk_reader *r, imk_event *ev)
         start_skipping(r, IMK_ELIMIT, r->stream_pos, "literal larger than max_literal_size",
                        r->opts.max_literal_size);
     } else if (size > r->opts.max_response_size - r->resp.len) {
-        start_skipping(r, IMK_ELIMIT,
-                       r->stream_pos + (r->opts.max_response_size - r->resp.len),
+        start_skipping(r, IMK_ELIMIT, r->stream_pos + (r->opts.max_response_size - r->resp.len),
                        "response longer than max_response_size", r->opts.max_response_size);
     }
     r->state = ST_LITERAL;
@@ -973,9 +977,10 @@ int imk_reader_next(imk_reader *r, imk_event *ev)
     }
     if (r->eof && (r->in_response || r->state != ST_LINE)) {
         /* The stream ended inside a response: report it once. */
-        const char *what = r->state == ST_BODY      ? "connection closed inside a body literal"
-                           : r->state == ST_LITERAL ? "connection closed inside a literal"
-                                                    : "connection closed before the end of the line";
+        const char *what = r->state == ST_BODY ? "connection closed inside a body literal"
+                           : r->state == ST_LITERAL
+                               ? "connection closed inside a literal"
+                               : "connection closed before the end of the line";
         r->reset_pending = 1;
         set_error(r, ev, IMK_EPARSE, r->stream_pos, what, r->resp.data != NULL ? r->resp.data : "",
                   r->resp.len);

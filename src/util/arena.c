@@ -20,8 +20,7 @@ static unsigned char *block_data(imk__arena_block *b)
     return (unsigned char *)b + HEADER_SIZE;
 }
 
-void imk__arena_init(imk__arena *ar, const imk_allocator *alloc, size_t block_size,
-                     size_t limit)
+void imk__arena_init(imk__arena *ar, const imk_allocator *alloc, size_t block_size, size_t limit)
 {
     memset(ar, 0, sizeof(*ar));
     ar->alloc = alloc;

@@ -17,18 +17,17 @@ typedef struct imk__arena_block imk__arena_block;
 
 typedef struct imk__arena {
     const imk_allocator *alloc;
-    imk__arena_block *head;    /* block being filled */
-    imk__arena_block *first;   /* chain of all blocks, oldest first */
-    size_t used_total;         /* bytes handed out since the last reset */
-    size_t reserved;           /* bytes held in blocks */
-    size_t limit;              /* maximum of used_total; 0 = unlimited */
-    size_t block_size;         /* default size of a new block */
+    imk__arena_block *head;     /* block being filled */
+    imk__arena_block *first;    /* chain of all blocks, oldest first */
+    size_t used_total;          /* bytes handed out since the last reset */
+    size_t reserved;            /* bytes held in blocks */
+    size_t limit;               /* maximum of used_total; 0 = unlimited */
+    size_t block_size;          /* default size of a new block */
     unsigned long block_allocs; /* number of block allocations made (statistics) */
-    int over_limit;            /* set when an allocation failed on `limit` */
+    int over_limit;             /* set when an allocation failed on `limit` */
 } imk__arena;
 
-void imk__arena_init(imk__arena *ar, const imk_allocator *alloc, size_t block_size,
-                     size_t limit);
+void imk__arena_init(imk__arena *ar, const imk_allocator *alloc, size_t block_size, size_t limit);
 /* Forget every allocation; keep the blocks for reuse. */
 void imk__arena_reset(imk__arena *ar);
 /* Free every block. */

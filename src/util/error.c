@@ -10,8 +10,8 @@ const char *imk_error_name(int code)
     switch (code) {
     case 0:
         return "IMK_OK";
-#define IMK_X_NAME(name, value, message)                                                      \
-    case value:                                                                               \
+#define IMK_X_NAME(name, value, message)                                                           \
+    case value:                                                                                    \
         return #name;
         IMK_ERROR_TABLE(IMK_X_NAME)
 #undef IMK_X_NAME
@@ -25,8 +25,8 @@ const char *imk_error_message(int code)
     switch (code) {
     case 0:
         return "success";
-#define IMK_X_MESSAGE(name, value, message)                                                   \
-    case value:                                                                               \
+#define IMK_X_MESSAGE(name, value, message)                                                        \
+    case value:                                                                                    \
         return message;
         IMK_ERROR_TABLE(IMK_X_MESSAGE)
 #undef IMK_X_MESSAGE

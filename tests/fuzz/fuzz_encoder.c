@@ -224,9 +224,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len;
         const char *s;
         switch (op % 20) {
-        case 0: imk_command_atom(cmd, next_cstring(&r, storage[0])); break;
-        case 1: imk_command_token(cmd, next_cstring(&r, storage[0])); break;
-        case 2: imk_command_flag(cmd, next_cstring(&r, storage[0])); break;
+        case 0:
+            imk_command_atom(cmd, next_cstring(&r, storage[0]));
+            break;
+        case 1:
+            imk_command_token(cmd, next_cstring(&r, storage[0]));
+            break;
+        case 2:
+            imk_command_flag(cmd, next_cstring(&r, storage[0]));
+            break;
         case 3:
             s = next_string(&r, storage[0], &len);
             imk_command_astring(cmd, s, len);
@@ -239,7 +245,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             s = next_string(&r, storage[0], &len);
             imk_command_nstring(cmd, s, len);
             break;
-        case 6: imk_command_nstring(cmd, NULL, 0); break;
+        case 6:
+            imk_command_nstring(cmd, NULL, 0);
+            break;
         case 7:
             s = next_string(&r, storage[0], &len);
             imk_command_mailbox(cmd, s, len);
@@ -255,7 +263,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             imk_command_number(cmd, n);
             break;
         }
-        case 10: imk_command_seqset_text(cmd, next_cstring(&r, storage[0])); break;
+        case 10:
+            imk_command_seqset_text(cmd, next_cstring(&r, storage[0]));
+            break;
         case 11: {
             int y = 1900 + next_byte(&r), m = next_byte(&r) % 14, d = next_byte(&r) % 33;
             imk_command_date(cmd, y, m, d);
@@ -268,8 +278,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             imk_command_datetime(cmd, y, m, d, hh, mm, ss, zone);
             break;
         }
-        case 13: imk_command_list_begin(cmd); break;
-        case 14: imk_command_list_end(cmd); break;
+        case 13:
+            imk_command_list_begin(cmd);
+            break;
+        case 14:
+            imk_command_list_end(cmd);
+            break;
         case 15:
         case 16:
             s = next_string(&r, storage[0], &len);

@@ -69,13 +69,21 @@ static void touch_seqset(const imk_seqset *s)
         sink ^= (unsigned char)(s->ranges[i].first ^ s->ranges[i].last);
 }
 
+/* Members of a thread-list form a chain of single children (RFC 5256), as
+ * long as the server makes it: walk chains iteratively, recurse only at
+ * branches (bounded by max_depth, since each branch needs a "("). */
 static void touch_thread(const imk_thread_node *n, size_t count, int depth)
 {
-    if (depth > 100000)
+    if (depth > 10000)
         abort();
     for (size_t i = 0; i < count; i++) {
-        sink ^= (unsigned char)n[i].num;
-        touch_thread(n[i].children, n[i].child_count, depth + 1);
+        const imk_thread_node *cur = &n[i];
+        while (cur->child_count == 1) {
+            sink ^= (unsigned char)cur->num;
+            cur = cur->children;
+        }
+        sink ^= (unsigned char)cur->num;
+        touch_thread(cur->children, cur->child_count, depth + 1);
     }
 }
 

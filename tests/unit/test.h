@@ -20,49 +20,49 @@
 static int test_failures;
 static int test_checks;
 
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        test_checks++;                                                                        \
-        if (!(cond)) {                                                                        \
-            test_failures++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);          \
-        }                                                                                     \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        test_checks++;                                                                             \
+        if (!(cond)) {                                                                             \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_INT(a, b)                                                                       \
-    do {                                                                                      \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                       \
-        test_checks++;                                                                        \
-        if (check_a_ != check_b_) {                                                           \
-            test_failures++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK_INT failed: %s == %lld, expected %s == %lld\n",     \
-                    __FILE__, __LINE__, #a, check_a_, #b, check_b_);                          \
-        }                                                                                     \
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        test_checks++;                                                                             \
+        if (check_a_ != check_b_) {                                                                \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: CHECK_INT failed: %s == %lld, expected %s == %lld\n",          \
+                    __FILE__, __LINE__, #a, check_a_, #b, check_b_);                               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MEM(ptr, len, expect, expect_len)                                               \
-    do {                                                                                      \
-        const void *check_p_ = (ptr), *check_e_ = (expect);                                   \
-        size_t check_l_ = (size_t)(len), check_el_ = (size_t)(expect_len);                    \
-        test_checks++;                                                                        \
-        if (check_l_ != check_el_ ||                                                          \
-            (check_l_ != 0 && memcmp(check_p_, check_e_, check_l_) != 0)) {                   \
-            test_failures++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK_MEM failed: %s (%zu bytes) != %s (%zu bytes)\n",    \
-                    __FILE__, __LINE__, #ptr, check_l_, #expect, check_el_);                  \
-            fprintf(stderr, "   got:      %.*s\n   expected: %.*s\n", (int)check_l_,          \
-                    check_p_ ? (const char *)check_p_ : "", (int)check_el_,                   \
-                    check_e_ ? (const char *)check_e_ : "");                                  \
-        }                                                                                     \
+#define CHECK_MEM(ptr, len, expect, expect_len)                                                    \
+    do {                                                                                           \
+        const void *check_p_ = (ptr), *check_e_ = (expect);                                        \
+        size_t check_l_ = (size_t)(len), check_el_ = (size_t)(expect_len);                         \
+        test_checks++;                                                                             \
+        if (check_l_ != check_el_ ||                                                               \
+            (check_l_ != 0 && memcmp(check_p_, check_e_, check_l_) != 0)) {                        \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: CHECK_MEM failed: %s (%zu bytes) != %s (%zu bytes)\n",         \
+                    __FILE__, __LINE__, #ptr, check_l_, #expect, check_el_);                       \
+            fprintf(stderr, "   got:      %.*s\n   expected: %.*s\n", (int)check_l_,               \
+                    check_p_ ? (const char *)check_p_ : "", (int)check_el_,                        \
+                    check_e_ ? (const char *)check_e_ : "");                                       \
+        }                                                                                          \
     } while (0)
 
 #define CHECK_STR(s, expect) CHECK_MEM((s), strlen(s), (expect), strlen(expect))
 
-#define RUN(fn)                                                                               \
-    do {                                                                                      \
-        int before_ = test_failures;                                                          \
-        fn();                                                                                 \
-        fprintf(stderr, "%s %s\n", test_failures == before_ ? "ok  " : "FAIL", #fn);          \
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        int before_ = test_failures;                                                               \
+        fn();                                                                                      \
+        fprintf(stderr, "%s %s\n", test_failures == before_ ? "ok  " : "FAIL", #fn);               \
     } while (0)
 
 static inline int test_finish(void)
@@ -74,10 +74,10 @@ static inline int test_finish(void)
 /* ---- an allocator that fails on request and counts what is live ---- */
 
 typedef struct failing_alloc {
-    long fail_at;  /* fail the fail_at-th allocation (1-based); 0 = never */
-    long count;    /* allocations attempted so far */
-    long live;     /* blocks currently allocated */
-    int failed;    /* set once an allocation was refused */
+    long fail_at; /* fail the fail_at-th allocation (1-based); 0 = never */
+    long count;   /* allocations attempted so far */
+    long live;    /* blocks currently allocated */
+    int failed;   /* set once an allocation was refused */
 } failing_alloc;
 
 static inline void *failing_malloc(size_t size, void *user)

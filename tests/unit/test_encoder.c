@@ -16,22 +16,22 @@
 
 #include <stdint.h>
 
-#define CHECK_OUT(cmd, expect)                                                                \
-    do {                                                                                      \
-        size_t out_len_;                                                                      \
-        const char *out_ = imk_command_bytes((cmd), &out_len_);                               \
-        CHECK_MEM(out_, out_len_, (expect), sizeof(expect) - 1);                              \
+#define CHECK_OUT(cmd, expect)                                                                     \
+    do {                                                                                           \
+        size_t out_len_;                                                                           \
+        const char *out_ = imk_command_bytes((cmd), &out_len_);                                    \
+        CHECK_MEM(out_, out_len_, (expect), sizeof(expect) - 1);                                   \
     } while (0)
 
-#define CHECK_SEG(cmd, i, expect, wait, stream)                                               \
-    do {                                                                                      \
-        const imk_command_segment *seg_ = imk_command_segment_at((cmd), (i));                 \
-        CHECK(seg_ != NULL);                                                                  \
-        if (seg_ != NULL) {                                                                   \
-            CHECK_MEM(seg_->data, seg_->len, (expect), sizeof(expect) - 1);                   \
-            CHECK_INT(seg_->wait_continuation, (wait));                                       \
-            CHECK_INT(seg_->stream_len, (stream));                                            \
-        }                                                                                     \
+#define CHECK_SEG(cmd, i, expect, wait, stream)                                                    \
+    do {                                                                                           \
+        const imk_command_segment *seg_ = imk_command_segment_at((cmd), (i));                      \
+        CHECK(seg_ != NULL);                                                                       \
+        if (seg_ != NULL) {                                                                        \
+            CHECK_MEM(seg_->data, seg_->len, (expect), sizeof(expect) - 1);                        \
+            CHECK_INT(seg_->wait_continuation, (wait));                                            \
+            CHECK_INT(seg_->stream_len, (stream));                                                 \
+        }                                                                                          \
     } while (0)
 
 static imk_encoder_options options(int plus, int minus, int utf8, int binary)
@@ -182,14 +182,14 @@ static const char *framing_problem(const imk_command *cmd, const imk_encoder_opt
     }
 }
 
-#define CHECK_FRAMING(cmd, o)                                                                 \
-    do {                                                                                      \
-        const char *problem_ = framing_problem((cmd), (o));                                   \
-        test_checks++;                                                                        \
-        if (problem_ != NULL) {                                                               \
-            test_failures++;                                                                  \
-            fprintf(stderr, "%s:%d: framing: %s\n", __FILE__, __LINE__, problem_);            \
-        }                                                                                     \
+#define CHECK_FRAMING(cmd, o)                                                                      \
+    do {                                                                                           \
+        const char *problem_ = framing_problem((cmd), (o));                                        \
+        test_checks++;                                                                             \
+        if (problem_ != NULL) {                                                                    \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: framing: %s\n", __FILE__, __LINE__, problem_);                 \
+        }                                                                                          \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -274,11 +274,12 @@ static void test_failure_is_sticky(void)
 static void test_begin(void)
 {
     static const char *const good_tags[] = {"A1", "a", "tag]", "x.y-z_0", "$", "~1"};
-    static const char *const bad_tags[] = {"", "+", "A+1", "A B", "A{", "A(", "A)", "A%",
-                                           "A*", "A\"", "A\\", "A\r", "A\n", "\x7f", "\x80\x41"};
+    static const char *const bad_tags[] = {"",    "+",   "A+1", "A B",  "A{",
+                                           "A(",  "A)",  "A%",  "A*",   "A\"",
+                                           "A\\", "A\r", "A\n", "\x7f", "\x80\x41"};
     static const char *const good_names[] = {"NOOP", "UID FETCH", "X-FOO", "UID EXPUNGE"};
-    static const char *const bad_names[] = {"", " NOOP", "NOOP ", "UID  FETCH", "FE(TCH",
-                                            "A\r\nB", "F{1}", "N\tX"};
+    static const char *const bad_names[] = {"",       " NOOP",  "NOOP ", "UID  FETCH",
+                                            "FE(TCH", "A\r\nB", "F{1}",  "N\tX"};
     imk_command *cmd = make(NULL);
     for (size_t i = 0; i < sizeof(good_tags) / sizeof(good_tags[0]); i++) {
         CHECK_INT(imk_command_begin(cmd, good_tags[i], "NOOP"), 0);
@@ -358,10 +359,26 @@ static void test_token(void)
         "RFC822.SIZE",
     };
     static const char *const bad[] = {
-        "",     " BODY", "BODY ", "BODY[",  "BODY]", "BODY[(])", "A(B", "A)B",
-        "\"ab", "\"a\\", "x{3}", "A{",    "A\tB", "A\x7f", "A\xc3\xa9", "A\r\n",
+        "",
+        " BODY",
+        "BODY ",
+        "BODY[",
+        "BODY]",
+        "BODY[(])",
+        "A(B",
+        "A)B",
+        "\"ab",
+        "\"a\\",
+        "x{3}",
+        "A{",
+        "A\tB",
+        "A\x7f",
+        "A\xc3\xa9",
+        "A\r\n",
         /* an escape inside quotes does not excuse the byte it escapes */
-        "\"\\\r\"", "\"\\\n\"", "(\"\\\xaa\")",
+        "\"\\\r\"",
+        "\"\\\n\"",
+        "(\"\\\xaa\")",
     };
     imk_command *cmd = make(NULL);
     CHECK_INT(imk_command_begin(cmd, "A1", "FETCH"), 0);
@@ -394,8 +411,8 @@ static void test_token(void)
 
 static void test_flag(void)
 {
-    static const char *const bad[] = {"",     "\\",   "\\*", "a b", "\\Se en", "(x",
-                                      "\\\\x", "x\\y", "\"x\"", "%",  "a]",     "\xc3\xa9"};
+    static const char *const bad[] = {"",      "\\",   "\\*",   "a b", "\\Se en", "(x",
+                                      "\\\\x", "x\\y", "\"x\"", "%",   "a]",      "\xc3\xa9"};
     imk_command *cmd = make(NULL);
     CHECK_INT(imk_command_begin(cmd, "A1", "STORE"), 0);
     CHECK_INT(imk_command_seqset_text(cmd, "1:*"), 0);
@@ -423,8 +440,8 @@ static void test_flag(void)
 /* ------------------------------------------------------------------ */
 
 /* One astring (or string, with as_string) on its own in "A1 X ...". */
-static void check_astring(const imk_encoder_options *o, int as_string, const char *data,
-                          size_t len, const char *expect, size_t expect_len)
+static void check_astring(const imk_encoder_options *o, int as_string, const char *data, size_t len,
+                          const char *expect, size_t expect_len)
 {
     imk_command *cmd = make(o);
     CHECK_INT(imk_command_begin(cmd, "A1", "X"), 0);
@@ -441,9 +458,9 @@ static void check_astring(const imk_encoder_options *o, int as_string, const cha
     imk_command_free(cmd);
 }
 
-#define ASTRING(o, in, expect)                                                                \
+#define ASTRING(o, in, expect)                                                                     \
     check_astring((o), 0, (in), sizeof(in) - 1, (expect), sizeof(expect) - 1)
-#define STRING(o, in, expect)                                                                 \
+#define STRING(o, in, expect)                                                                      \
     check_astring((o), 1, (in), sizeof(in) - 1, (expect), sizeof(expect) - 1)
 
 static void test_astring_forms(void)
@@ -567,9 +584,9 @@ static void check_mailbox(const imk_encoder_options *o, int list, const char *na
     imk_command_free(cmd);
 }
 
-#define MAILBOX(o, in, expect)                                                                \
+#define MAILBOX(o, in, expect)                                                                     \
     check_mailbox((o), 0, (in), sizeof(in) - 1, (expect), sizeof(expect) - 1)
-#define PATTERN(o, in, expect)                                                                \
+#define PATTERN(o, in, expect)                                                                     \
     check_mailbox((o), 1, (in), sizeof(in) - 1, (expect), sizeof(expect) - 1)
 
 static void test_mailbox(void)
@@ -653,13 +670,29 @@ static void test_number(void)
 
 static void test_seqset_text(void)
 {
-    static const char *const good[] = {"1",   "1:3,5",   "*",     "1:*",        "*:4,5:7",
-                                       "$",   "2,4:7,9,12:*",     "4294967295", "10:1",
-                                       "*:*", "1,1,1"};
-    static const char *const bad[] = {"",    "0",  "01", "1:",  ":1",         "1,,2",
-                                      "1,",  ",1", "$,1", "1,$", "4294967296", "a",
-                                      "1 2", "1:2:3", "$$", "1:0", "99999999999999999999",
-                                      "-1",  "1;2", "**"};
+    static const char *const good[] = {"1",    "1:3,5",        "*",          "1:*",  "*:4,5:7",
+                                       "$",    "2,4:7,9,12:*", "4294967295", "10:1", "*:*",
+                                       "1,1,1"};
+    static const char *const bad[] = {"",
+                                      "0",
+                                      "01",
+                                      "1:",
+                                      ":1",
+                                      "1,,2",
+                                      "1,",
+                                      ",1",
+                                      "$,1",
+                                      "1,$",
+                                      "4294967296",
+                                      "a",
+                                      "1 2",
+                                      "1:2:3",
+                                      "$$",
+                                      "1:0",
+                                      "99999999999999999999",
+                                      "-1",
+                                      "1;2",
+                                      "**"};
     imk_command *cmd = make(NULL);
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         CHECK_INT(imk_command_begin(cmd, "A1", "FETCH"), 0);
@@ -736,8 +769,8 @@ static void test_dates(void)
                   IMK_EINVAL);
         CHECK(strstr(imk_command_error(cmd), "date") != NULL);
         CHECK_INT(imk_command_begin(cmd, "A1", "APPEND"), 0);
-        CHECK_INT(imk_command_datetime(cmd, bad_dates[i][0], bad_dates[i][1], bad_dates[i][2],
-                                       0, 0, 0, 0),
+        CHECK_INT(imk_command_datetime(cmd, bad_dates[i][0], bad_dates[i][1], bad_dates[i][2], 0, 0,
+                                       0, 0),
                   IMK_EINVAL);
     }
 
@@ -749,8 +782,8 @@ static void test_dates(void)
     CHECK_OUT(cmd, "A1 X \"07-Jul-1996 02:44:25 -0700\" \"31-Jan-2024 23:59:60 +0000\" "
                    "\"01-Dec-2024 00:00:00 +0530\"\r\n");
 
-    static const int bad_times[][4] = {{24, 0, 0, 0},  {-1, 0, 0, 0}, {0, 60, 0, 0},
-                                       {0, -1, 0, 0},  {0, 0, 61, 0}, {0, 0, -1, 0},
+    static const int bad_times[][4] = {{24, 0, 0, 0},   {-1, 0, 0, 0},   {0, 60, 0, 0},
+                                       {0, -1, 0, 0},   {0, 0, 61, 0},   {0, 0, -1, 0},
                                        {0, 0, 0, 1440}, {0, 0, 0, -1440}};
     for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
         CHECK_INT(imk_command_begin(cmd, "A1", "APPEND"), 0);
@@ -1015,8 +1048,7 @@ static void test_stream_append(void)
     CHECK_INT(imk_command_finish(cmd), 0);
     CHECK_OUT(cmd, "A3 APPEND INBOX (\\Seen) \"07-Jul-1996 02:44:25 -0700\" {310}\r\n\r\n");
     CHECK_INT(imk_command_segment_count(cmd), 2);
-    CHECK_SEG(cmd, 0, "A3 APPEND INBOX (\\Seen) \"07-Jul-1996 02:44:25 -0700\" {310}\r\n", 1,
-              310);
+    CHECK_SEG(cmd, 0, "A3 APPEND INBOX (\\Seen) \"07-Jul-1996 02:44:25 -0700\" {310}\r\n", 1, 310);
     CHECK_SEG(cmd, 1, "\r\n", 0, 0);
     CHECK_FRAMING(cmd, &plain);
     imk_command_free(cmd);
@@ -1154,8 +1186,8 @@ static void test_max_line(void)
     /* "A1 X " is 5 bytes: 15 are left on the line. */
     CHECK_INT(imk_command_begin(cmd, "A1", "X"), 0);
     CHECK_INT(imk_command_astring(cmd, "abcdefghijklmno", 15), 0); /* exactly fits */
-    CHECK_INT(imk_command_astring(cmd, "a", 1), 0);                 /* does not */
-    CHECK_INT(imk_command_string(cmd, "bc", 2), 0);                 /* fits again */
+    CHECK_INT(imk_command_astring(cmd, "a", 1), 0);                /* does not */
+    CHECK_INT(imk_command_string(cmd, "bc", 2), 0);                /* fits again */
     CHECK_INT(imk_command_string(cmd, "abcdefghijklmnop", 16), 0);
     CHECK_INT(imk_command_atom(cmd, "LONG-ATOMS-CANNOT-MOVE"), 0);
     CHECK_INT(imk_command_astring(cmd, "z", 1), 0);
@@ -1177,8 +1209,7 @@ static void test_max_line(void)
     CHECK_INT(imk_command_finish(cmd), 0);
     CHECK_INT(imk_command_segment_count(cmd), 2); /* the ninth is a literal */
     const imk_command_segment *s = imk_command_segment_at(cmd, 0);
-    CHECK(s != NULL && s->len == 4 + 8 * 1003 + sizeof(" {1000}\r\n") - 1 &&
-          s->wait_continuation);
+    CHECK(s != NULL && s->len == 4 + 8 * 1003 + sizeof(" {1000}\r\n") - 1 && s->wait_continuation);
     CHECK_FRAMING(cmd, &o);
     imk_command_free(cmd);
 }
@@ -1287,18 +1318,42 @@ static int build_with(imk_command *cmd, enum appender app, const char *data, siz
     imk_command_atom(cmd, "A");
     imk_command_list_begin(cmd);
     switch (app) {
-    case APP_ATOM: rc = imk_command_atom(cmd, cstr); break;
-    case APP_TOKEN: rc = imk_command_token(cmd, cstr); break;
-    case APP_FLAG: rc = imk_command_flag(cmd, cstr); break;
-    case APP_ASTRING: rc = imk_command_astring(cmd, data, len); break;
-    case APP_STRING: rc = imk_command_string(cmd, data, len); break;
-    case APP_NSTRING: rc = imk_command_nstring(cmd, data, len); break;
-    case APP_MAILBOX: rc = imk_command_mailbox(cmd, data, len); break;
-    case APP_LIST_MAILBOX: rc = imk_command_list_mailbox(cmd, data, len); break;
-    case APP_SEQSET: rc = imk_command_seqset_text(cmd, cstr); break;
-    case APP_LITERAL: rc = imk_command_literal(cmd, data, len, 0); break;
-    case APP_LITERAL8: rc = imk_command_literal(cmd, data, len, 1); break;
-    default: rc = -999; break;
+    case APP_ATOM:
+        rc = imk_command_atom(cmd, cstr);
+        break;
+    case APP_TOKEN:
+        rc = imk_command_token(cmd, cstr);
+        break;
+    case APP_FLAG:
+        rc = imk_command_flag(cmd, cstr);
+        break;
+    case APP_ASTRING:
+        rc = imk_command_astring(cmd, data, len);
+        break;
+    case APP_STRING:
+        rc = imk_command_string(cmd, data, len);
+        break;
+    case APP_NSTRING:
+        rc = imk_command_nstring(cmd, data, len);
+        break;
+    case APP_MAILBOX:
+        rc = imk_command_mailbox(cmd, data, len);
+        break;
+    case APP_LIST_MAILBOX:
+        rc = imk_command_list_mailbox(cmd, data, len);
+        break;
+    case APP_SEQSET:
+        rc = imk_command_seqset_text(cmd, cstr);
+        break;
+    case APP_LITERAL:
+        rc = imk_command_literal(cmd, data, len, 0);
+        break;
+    case APP_LITERAL8:
+        rc = imk_command_literal(cmd, data, len, 1);
+        break;
+    default:
+        rc = -999;
+        break;
     }
     imk_command_list_end(cmd);
     imk_command_string(cmd, "z", 1);
@@ -1307,9 +1362,8 @@ static int build_with(imk_command *cmd, enum appender app, const char *data, siz
 
 static void test_injection(void)
 {
-    imk_encoder_options opts[5] = {options(0, 0, 0, 0), options(1, 0, 0, 0),
-                                   options(0, 1, 0, 0), options(0, 0, 1, 0),
-                                   options(1, 0, 1, 1)};
+    imk_encoder_options opts[5] = {options(0, 0, 0, 0), options(1, 0, 0, 0), options(0, 1, 0, 0),
+                                   options(0, 0, 1, 0), options(1, 0, 1, 1)};
     int failures_before = test_failures;
     long built = 0;
 
@@ -1322,12 +1376,34 @@ static void test_injection(void)
                     size_t len;
                     char c = (char)b;
                     switch (where) {
-                    case 0: data[0] = c; len = 1; break;
-                    case 1: data[0] = c; data[1] = 'x'; data[2] = 'y'; len = 3; break;
-                    case 2: data[0] = 'x'; data[1] = c; data[2] = 'y'; len = 3; break;
-                    case 3: data[0] = 'x'; data[1] = 'y'; data[2] = c; len = 3; break;
+                    case 0:
+                        data[0] = c;
+                        len = 1;
+                        break;
+                    case 1:
+                        data[0] = c;
+                        data[1] = 'x';
+                        data[2] = 'y';
+                        len = 3;
+                        break;
+                    case 2:
+                        data[0] = 'x';
+                        data[1] = c;
+                        data[2] = 'y';
+                        len = 3;
+                        break;
+                    case 3:
+                        data[0] = 'x';
+                        data[1] = 'y';
+                        data[2] = c;
+                        len = 3;
+                        break;
                     default: /* escaped inside a quoted part of a token */
-                        data[0] = '"'; data[1] = '\\'; data[2] = c; data[3] = '"'; len = 4;
+                        data[0] = '"';
+                        data[1] = '\\';
+                        data[2] = c;
+                        data[3] = '"';
+                        len = 4;
                         break;
                     }
                     int rc = build_with(cmd, (enum appender)app, data, len);

@@ -77,11 +77,11 @@ static void tr_event(trace *t, const imk_event *ev)
         tr_str(t, "\n");
         break;
     case IMK_EVENT_BODY_BEGIN:
-        snprintf(line, sizeof(line), "B seq=%u uid=%u/%d item=%d spec=%.*s origin=%d/%llu size=%llu%s\n",
-                 ev->body->seq, ev->body->uid, ev->body->has_uid, (int)ev->body->item,
-                 (int)ev->body->spec.len, ev->body->spec.data, ev->body->has_origin,
-                 (unsigned long long)ev->body->origin, (unsigned long long)ev->body->size,
-                 ev->body->binary ? " binary" : "");
+        snprintf(line, sizeof(line),
+                 "B seq=%u uid=%u/%d item=%d spec=%.*s origin=%d/%llu size=%llu%s\n", ev->body->seq,
+                 ev->body->uid, ev->body->has_uid, (int)ev->body->item, (int)ev->body->spec.len,
+                 ev->body->spec.data, ev->body->has_origin, (unsigned long long)ev->body->origin,
+                 (unsigned long long)ev->body->size, ev->body->binary ? " binary" : "");
         tr_str(t, line);
         break;
     case IMK_EVENT_BODY_CHUNK:
@@ -185,10 +185,9 @@ static void test_inline_literal(void)
 static void test_status_text_is_not_literal(void)
 {
     /* resp-text may end in "{5}": it is text, not a literal announcement. */
-    check_stream("A1 OK done {5}\r\n* 1 EXISTS\r\n+ send {3}\r\n",
-                 "R A1 OK done {5}\\n\n"
-                 "R * 1 EXISTS\\n\n"
-                 "R + send {3}\\n\n");
+    check_stream("A1 OK done {5}\r\n* 1 EXISTS\r\n+ send {3}\r\n", "R A1 OK done {5}\\n\n"
+                                                                   "R * 1 EXISTS\\n\n"
+                                                                   "R + send {3}\\n\n");
 }
 
 static void test_body_streamed(void)
@@ -230,7 +229,8 @@ static void test_body_typed(void)
 {
     imk_reader *r = NULL;
     CHECK_INT(imk_reader_new(NULL, NULL, &r), 0);
-    static const char in[] = "* 1 FETCH (UID 7 BODY[1.MIME]<10> {11}\r\nhello world FLAGS (\\Seen))\r\n";
+    static const char in[] =
+        "* 1 FETCH (UID 7 BODY[1.MIME]<10> {11}\r\nhello world FLAGS (\\Seen))\r\n";
     imk_reader_feed(r, in, sizeof(in) - 1);
     imk_event ev;
     int n = 0;
@@ -323,6 +323,38 @@ static void test_limit_body(void)
                       "R * 1 FETCH (BODY[] {4}\\n)\\n\n"
                       "E IMK_ELIMIT @53 body literal larger than max_body_size\n"
                       "R * 2 EXISTS\\n\n");
+}
+
+/* The parsed form of a response has its own bound (max_parsed_size). */
+static void test_limit_parsed(void)
+{
+    char in[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(in + n, sizeof(in) - n, "* SEARCH");
+    for (int i = 1; i <= 1000; i++)
+        n += (size_t)snprintf(in + n, sizeof(in) - n, " %d", i);
+    n += (size_t)snprintf(in + n, sizeof(in) - n, "\r\n* 2 EXISTS\r\n");
+    for (int round = 0; round < 2; round++) {
+        imk_reader_options o = opts_with(0, 0, 0);
+        o.max_parsed_size = round == 0 ? 2048 : 64 * 1024;
+        imk_reader *r = NULL;
+        CHECK_INT(imk_reader_new(&o, NULL, &r), 0);
+        CHECK_INT(imk_reader_feed(r, in, n), n);
+        imk_event ev;
+        CHECK_INT(imk_reader_next(r, &ev), 1);
+        if (round == 0) {
+            CHECK_INT(ev.type, IMK_EVENT_ERROR);
+            CHECK_INT(ev.error->code, IMK_ELIMIT);
+        } else {
+            CHECK_INT(ev.type, IMK_EVENT_RESPONSE);
+            CHECK_INT(ev.response->u.search.count, 1000);
+        }
+        CHECK_INT(imk_reader_next(r, &ev), 1);
+        CHECK_INT(ev.type, IMK_EVENT_RESPONSE);
+        CHECK_INT(ev.response->kind, IMK_KIND_EXISTS);
+        CHECK_INT(imk_reader_next(r, &ev), 0);
+        imk_reader_free(r);
+    }
 }
 
 static void test_literal_overflow(void)
@@ -457,6 +489,7 @@ int main(void)
     RUN(test_limit_literal);
     RUN(test_limit_response);
     RUN(test_limit_body);
+    RUN(test_limit_parsed);
     RUN(test_literal_overflow);
     RUN(test_eof);
     RUN(test_big_body_memory);
