@@ -365,7 +365,11 @@ typedef struct imk_search {
 } imk_search;
 
 /* THREAD (RFC 5256): a forest. A node with num 0 is a dummy parent (a
- * thread-list without a message of its own). */
+ * thread-list without a message of its own). The members of "(1 2 3)" are
+ * a chain, each the only child of the one before: the server controls the
+ * length of a chain, so walk chains with a loop, not by recursion (only
+ * branch points, which are parenthesised on the wire, are bounded by
+ * max_depth). */
 typedef struct imk_thread_node {
     uint32_t num;
     size_t child_count;
@@ -400,7 +404,9 @@ typedef struct imk_esearch {
     uint64_t count;
     imk_seqset all;
     uint64_t modseq;
-    imk_range partial_range; /* PARTIAL (range set); first/last as sent */
+    imk_range partial_range; /* PARTIAL (range set), RFC 9394: a range counted
+                                from the end ("-1:-100") is stored negated in
+                                two's complement: test (int32_t)first < 0 */
     imk_seqset partial;
     size_t update_count;
     const imk_esearch_update *updates;

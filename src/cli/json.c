@@ -712,26 +712,37 @@ static void search_fields(conv *cv, json_t *o, const imk_search *s)
         put(cv, o, "modseq", cli_json_u64(s->modseq));
 }
 
-/* A thread node: {"num": n (null for a dummy parent), "children": [...]}.
- * The depth is bounded by the reader's max_depth. */
-static json_t *thread_node_json(conv *cv, const imk_thread_node *n)
+/*
+ * A thread in RFC 5256's own shape: the chain of single descendants as
+ * numbers, then one array per branch, so (3 6 (4 23)(44 7 96)) becomes
+ * [3, 6, [4, 23], [44, 7, 96]]. A chain is followed in a loop, not by
+ * recursion: the server controls its length (the parser links each member
+ * as the only child of the one before). Recursion happens only at branch
+ * points, and each branch is a parenthesised list on the wire, so its
+ * depth is bounded by the reader's max_depth; the JSON nesting is too,
+ * which keeps the output readable by parsers with recursion limits.
+ */
+static json_t *thread_json(conv *cv, const imk_thread_node *n)
 {
-    json_t *o = new_object(cv);
-    put(cv, o, "num", n->num != 0 ? json_integer(n->num) : json_null());
-    if (n->child_count != 0) {
-        json_t *a = new_array(cv);
+    json_t *a = new_array(cv);
+    for (;;) {
+        if (n->num != 0)
+            push(cv, a, json_integer(n->num));
+        if (n->child_count == 1) {
+            n = &n->children[0];
+            continue;
+        }
         for (size_t i = 0; i < n->child_count; i++)
-            push(cv, a, thread_node_json(cv, &n->children[i]));
-        put(cv, o, "children", a);
+            push(cv, a, thread_json(cv, &n->children[i]));
+        return a;
     }
-    return o;
 }
 
 static void thread_fields(conv *cv, json_t *o, const imk_thread *t)
 {
     json_t *a = new_array(cv);
     for (size_t i = 0; i < t->count; i++)
-        push(cv, a, thread_node_json(cv, &t->roots[i]));
+        push(cv, a, thread_json(cv, &t->roots[i]));
     put(cv, o, "threads", a);
 }
 

@@ -363,10 +363,10 @@ static int parse_item(imk__lexer *lx, fetch_state *st, int *was_literal)
         if (x == NULL)
             return lx->ctx->err_code;
         x->name = nv->str;
-        if (imk__lex_at_list_end(lx) && quirk_allowed(lx, IMK_QUIRK_EMPTY_ITEM)) {
-            lx->quirks_seen |= IMK_QUIRK_EMPTY_ITEM; /* as Q38 */
-            return 0;
-        }
+        /* No IMK_QUIRK_EMPTY_ITEM here: Q38 concerns body sections only,
+         * and an unknown "item" without a value is what the bytes after a
+         * literal whose announced size was too short look like (Q36); such
+         * a response must be reported, not absorbed. */
         if ((rc = sp_before_value(lx, x->name)) < 0)
             return rc;
         int c = peek(lx);

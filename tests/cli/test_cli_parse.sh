@@ -190,5 +190,20 @@ run quirk_strict 1 parse --strict "$work/quirk.txt" &&
 printf '* 1 FETCH (BODY[] {100}\r\nshort' >"$work/cut.txt"
 run cut 1 parse "$work/cut.txt" && expect_json_lines cut
 
+# A THREAD chain of 12,000 messages (the server controls its length): the JSON
+# nests by branch, not by chain member, so ordinary JSON readers with recursion
+# limits (Python's is 1,000) read it.
+python3 -c 'import sys; sys.stdout.write("* THREAD (" + " ".join(str(i) for i in range(1, 12001)) + ")(1 (2)(3))\r\n")' \
+    >"$work/thread.txt"
+run thread_chain 0 parse "$work/thread.txt" && expect_json_lines thread_chain && {
+    checks=$((checks + 1))
+    python3 -c '
+import json, sys
+t = json.loads(open(sys.argv[1]).read())["threads"]
+assert len(t) == 2 and len(t[0]) == 12000 and t[0][-1] == 12000, "chain"
+assert t[1] == [1, [2], [3]], t[1]
+' "$work/thread_chain.out" || fail "thread_chain: wrong shape"
+}
+
 echo "test_cli_parse: $checks checks, $failures failed"
 [ "$failures" -eq 0 ]
