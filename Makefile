@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # imapkit: entry points. CMake does the building; this file only strings the
 # steps together.
 #

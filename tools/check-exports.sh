@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fails if libimapkit.so exports a symbol outside the public namespace.
 #
 #   tools/check-exports.sh path/to/libimapkit.so

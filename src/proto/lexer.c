@@ -45,6 +45,10 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Short local names for the shared helpers of lexer.h. */
+#define upper imk__ascii_upper
+#define quirk_allowed imk__quirk_allowed
+
 /* ------------------------------------------------------------------ */
 /* Character classes                                                   */
 /* ------------------------------------------------------------------ */
@@ -85,11 +89,6 @@ static const unsigned char char_class[256] = {
 static inline unsigned cls(unsigned char c)
 {
     return char_class[c];
-}
-
-static inline int quirk_allowed(const imk__lexer *lx, unsigned bit)
-{
-    return (lx->ctx->limits->quirks & bit) != 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -272,11 +271,6 @@ void *imk__vec_push(imk__lexer *lx, imk__vec *v)
 int imk__lex_peek(const imk__lexer *lx)
 {
     return lx->pos < lx->len ? (unsigned char)lx->buf[lx->pos] : -1;
-}
-
-static inline int upper(int c)
-{
-    return (c >= 'a' && c <= 'z') ? c - 32 : c;
 }
 
 int imk__lex_peek_word(const imk__lexer *lx, const char *s)
@@ -869,8 +863,11 @@ int imk__lex_flag(imk__lexer *lx, imk_str *out)
     return lex_class_run(lx, C_ATOM, out, "a flag");
 }
 
-/* flag-list = "(" [flag *(SP flag)] ")" */
-int imk__lex_flag_list(imk__lexer *lx, imk_strlist *out)
+/* "(" [item *(SP item)] ")" for string items: flag lists, BADCHARSET,
+ * BADEVENT. `sep_expected` names what was expected when an item is followed
+ * by neither SP nor ")". */
+int imk__lex_paren_strlist(imk__lexer *lx, int (*item)(imk__lexer *, imk_str *),
+                           const char *sep_expected, imk_strlist *out)
 {
     int rc = imk__lex_list_begin(lx);
     if (rc < 0)
@@ -882,12 +879,12 @@ int imk__lex_flag_list(imk__lexer *lx, imk_strlist *out)
             imk_str *s = imk__vec_push(lx, &v);
             if (s == NULL)
                 return lx->ctx->err_code;
-            if ((rc = imk__lex_flag(lx, s)) < 0)
+            if ((rc = item(lx, s)) < 0)
                 return rc;
             if (imk__lex_at_list_end(lx))
                 break;
             if (imk__lex_peek(lx) != ' ')
-                return imk__lex_fail(lx, "SP or \")\" in a flag list");
+                return imk__lex_fail(lx, sep_expected);
             if ((rc = imk__lex_sp(lx)) < 0)
                 return rc;
         }
@@ -897,6 +894,12 @@ int imk__lex_flag_list(imk__lexer *lx, imk_strlist *out)
     out->count = v.count;
     out->items = v.items;
     return 0;
+}
+
+/* flag-list = "(" [flag *(SP flag)] ")" */
+int imk__lex_flag_list(imk__lexer *lx, imk_strlist *out)
+{
+    return imk__lex_paren_strlist(lx, imk__lex_flag, "SP or \")\" in a flag list", out);
 }
 
 /* ------------------------------------------------------------------ */

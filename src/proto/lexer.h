@@ -87,6 +87,11 @@ int imk__lex_nstring(imk__lexer *lx, imk_str *out);
 int imk__lex_flag(imk__lexer *lx, imk_str *out);
 /* "(" [flag *(SP flag)] ")" -> list (limit max_list_items) */
 int imk__lex_flag_list(imk__lexer *lx, imk_strlist *out);
+/* "(" [item *(SP item)] ")" for any string item reader (limit max_list_items);
+ * `sep_expected` is the error text when an item is followed by neither SP
+ * nor ")". */
+int imk__lex_paren_strlist(imk__lexer *lx, int (*item)(imk__lexer *, imk_str *),
+                           const char *sep_expected, imk_strlist *out);
 /* mailbox: astring, decoded from mUTF-7 (or UTF-8 under utf8_mailboxes);
  * "INBOX" case-insensitively becomes "INBOX". */
 int imk__lex_mailbox(imk__lexer *lx, imk_str *name, imk_str *raw, int *not_utf7);
@@ -114,6 +119,38 @@ void imk__vec_init(imk__vec *v, size_t item_size);
 /* Append one zeroed item and return it (NULL + error recorded on failure
  * or when max_list_items is exceeded). */
 void *imk__vec_push(imk__lexer *lx, imk__vec *v);
+
+/* ---- small inline helpers shared by lexer.c and the parse_*.c modules ---- */
+
+/* The byte at the current position, or -1 at the end (inline form of
+ * imk__lex_peek for the hot paths). */
+static inline int imk__peek(const imk__lexer *lx)
+{
+    return lx->pos < lx->len ? (unsigned char)lx->buf[lx->pos] : -1;
+}
+
+static inline int imk__ascii_upper(int c)
+{
+    return (c >= 'a' && c <= 'z') ? c - 32 : c;
+}
+
+/* Case-insensitive equality of a token with an upper-case literal. */
+static inline int imk__name_eq(imk_str s, const char *lit, size_t n)
+{
+    if (s.len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (imk__ascii_upper((unsigned char)s.data[i]) != (unsigned char)lit[i])
+            return 0;
+    return 1;
+}
+
+#define IMK__IS(s, lit) imk__name_eq((s), (lit), sizeof(lit) - 1)
+
+static inline int imk__quirk_allowed(const imk__lexer *lx, unsigned bit)
+{
+    return (lx->ctx->limits->quirks & bit) != 0;
+}
 
 /* ---- additions (parser helper) ---- */
 

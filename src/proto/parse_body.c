@@ -84,6 +84,9 @@
 
 #include <string.h>
 
+/* Short local names for the shared helpers of lexer.h. */
+#define peek imk__peek
+
 /* The longest part number kept for messages ("1.2.3..."); deeper numbers
  * are shown cut, with "...". */
 enum { PATH_CAP = 64 };
@@ -212,11 +215,6 @@ static int quirk_allowed(const body_parser *bp, unsigned bit)
  * next" several times per token, and a call into lexer.c for each answer
  * was a third of the parse time (gprof, the deep structure of the tests).
  */
-static inline int peek(const imk__lexer *lx)
-{
-    return lx->pos < lx->len ? (unsigned char)lx->buf[lx->pos] : -1;
-}
-
 static inline int at_end(const imk__lexer *lx)
 {
     int c = peek(lx);

@@ -32,32 +32,11 @@
 
 #include <string.h>
 
-static inline int peek(const imk__lexer *lx)
-{
-    return lx->pos < lx->len ? (unsigned char)lx->buf[lx->pos] : -1;
-}
-
-static inline int upper(int c)
-{
-    return (c >= 'a' && c <= 'z') ? c - 32 : c;
-}
-
-static int name_eq(imk_str s, const char *lit, size_t n)
-{
-    if (s.len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (upper((unsigned char)s.data[i]) != (unsigned char)lit[i])
-            return 0;
-    return 1;
-}
-
-#define IS(s, lit) name_eq((s), (lit), sizeof(lit) - 1)
-
-static inline int quirk_allowed(const imk__lexer *lx, unsigned bit)
-{
-    return (lx->ctx->limits->quirks & bit) != 0;
-}
+/* Short local names for the shared helpers of lexer.h. */
+#define peek imk__peek
+#define upper imk__ascii_upper
+#define IS IMK__IS
+#define quirk_allowed imk__quirk_allowed
 
 /* An ATOM-CHAR other than "[" (which starts a section). */
 static inline int is_item_char(int c)

@@ -33,6 +33,12 @@
 
 #include <string.h>
 
+/* Short local names for the shared helpers of lexer.h. */
+#define peek imk__peek
+#define upper imk__ascii_upper
+#define IS IMK__IS
+#define quirk_allowed imk__quirk_allowed
+
 /* ------------------------------------------------------------------ */
 /* Name tables                                                         */
 /* ------------------------------------------------------------------ */
@@ -91,34 +97,6 @@ IMK_API const char *imk_status_name(imk_status status)
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
-
-static inline int upper(int c)
-{
-    return (c >= 'a' && c <= 'z') ? c - 32 : c;
-}
-
-/* Case-insensitive equality of a token with an upper-case literal. */
-static int name_eq(imk_str s, const char *lit, size_t n)
-{
-    if (s.len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (upper((unsigned char)s.data[i]) != (unsigned char)lit[i])
-            return 0;
-    return 1;
-}
-
-#define IS(s, lit) name_eq((s), (lit), sizeof(lit) - 1)
-
-static inline int quirk_allowed(const imk__lexer *lx, unsigned bit)
-{
-    return (lx->ctx->limits->quirks & bit) != 0;
-}
-
-static inline int peek(const imk__lexer *lx)
-{
-    return lx->pos < lx->len ? (unsigned char)lx->buf[lx->pos] : -1;
-}
 
 static inline int is_digit(int c)
 {
@@ -186,7 +164,7 @@ static imk_code_kind code_kind_of(imk_str name)
     for (size_t k = 1; k < (size_t)IMK_CODE_COUNT_; k++) {
         if (code_name_len[k] != name.len || code_names[k][0] != first)
             continue;
-        if (name_eq(name, code_names[k], name.len))
+        if (imk__name_eq(name, code_names[k], name.len))
             return (imk_code_kind)k;
     }
     return IMK_CODE_OTHER;
@@ -246,29 +224,7 @@ static int parse_capability_list(imk__lexer *lx, imk_strlist *out)
  * (charset = atom / quoted), BADEVENT events. */
 static int parse_paren_astrings(imk__lexer *lx, imk_strlist *out)
 {
-    int rc = imk__lex_list_begin(lx);
-    if (rc < 0)
-        return rc;
-    imk__vec v;
-    imk__vec_init(&v, sizeof(imk_str));
-    if (!imk__lex_at_list_end(lx)) {
-        for (;;) {
-            imk_str *s = imk__vec_push(lx, &v);
-            if (s == NULL)
-                return lx->ctx->err_code;
-            if ((rc = imk__lex_astring(lx, s)) < 0)
-                return rc;
-            if (imk__lex_at_list_end(lx))
-                break;
-            if ((rc = sp_then(lx, "SP or \")\" in a list")) < 0)
-                return rc;
-        }
-    }
-    if ((rc = imk__lex_list_end(lx)) < 0)
-        return rc;
-    out->count = v.count;
-    out->items = v.items;
-    return 0;
+    return imk__lex_paren_strlist(lx, imk__lex_astring, "SP or \")\" in a list", out);
 }
 
 /* Space-separated atoms up to "]" (URLMECH mechanisms). */
