@@ -67,6 +67,8 @@ typedef struct imk_str {
     X(IMK_EUTF7, -7, "invalid modified UTF-7")                                                     \
     X(IMK_ESTATE, -8, "call not allowed in the current state")                                     \
     X(IMK_ENOTSUP, -9, "not supported by the server's capabilities")                               \
+    X(IMK_ECLOSED, -10,                                                                            \
+      "the connection closed (or the server said BYE) before the command completed")               \
     X(IMK_EFATAL_BELOW, -100, "(boundary of the fatal error range)")                               \
     X(IMK_ENOMEM, -101, "out of memory")                                                           \
     X(IMK_EPROTO, -102, "protocol framing lost: the stream cannot be resynchronised")
