@@ -254,6 +254,10 @@ typedef enum imk_section_item {
     IMK_SECTION_RFC822_TEXT
 } imk_section_item;
 
+/* The item's name as sent ("BODY", "BINARY.SIZE", "RFC822.TEXT"); "" for
+ * a value outside the enum. Static. */
+IMK_API const char *imk_section_item_name(imk_section_item item);
+
 typedef struct imk_fetch_section {
     imk_section_item item;
     imk_str spec;   /* the text between [ and ], e.g. "1.2.HEADER.FIELDS (FROM)" */

@@ -535,25 +535,6 @@ static json_t *body_json(conv *cv, const imk_body *b)
 /* FETCH                                                               */
 /* ------------------------------------------------------------------ */
 
-static const char *section_item_name(imk_section_item item)
-{
-    switch (item) {
-    case IMK_SECTION_BODY:
-        return "BODY";
-    case IMK_SECTION_BINARY:
-        return "BINARY";
-    case IMK_SECTION_BINARY_SIZE:
-        return "BINARY.SIZE";
-    case IMK_SECTION_RFC822:
-        return "RFC822";
-    case IMK_SECTION_RFC822_HEADER:
-        return "RFC822.HEADER";
-    case IMK_SECTION_RFC822_TEXT:
-        return "RFC822.TEXT";
-    }
-    return "?";
-}
-
 static uint64_t max_body(const conv *cv)
 {
     if (cv->opts == NULL || cv->opts->max_body == 0)
@@ -564,7 +545,7 @@ static uint64_t max_body(const conv *cv)
 static json_t *section_json(conv *cv, const imk_fetch_section *s)
 {
     json_t *o = new_object(cv);
-    put(cv, o, "item", json_string_nocheck(section_item_name(s->item)));
+    put(cv, o, "item", json_string_nocheck(imk_section_item_name(s->item)));
     if (s->item == IMK_SECTION_BODY || s->item == IMK_SECTION_BINARY ||
         s->item == IMK_SECTION_BINARY_SIZE)
         put(cv, o, "spec", cli_json_str(s->spec));

@@ -94,6 +94,25 @@ IMK_API const char *imk_status_name(imk_status status)
     }
 }
 
+IMK_API const char *imk_section_item_name(imk_section_item item)
+{
+    switch (item) {
+    case IMK_SECTION_BODY:
+        return "BODY";
+    case IMK_SECTION_BINARY:
+        return "BINARY";
+    case IMK_SECTION_BINARY_SIZE:
+        return "BINARY.SIZE";
+    case IMK_SECTION_RFC822:
+        return "RFC822";
+    case IMK_SECTION_RFC822_HEADER:
+        return "RFC822.HEADER";
+    case IMK_SECTION_RFC822_TEXT:
+        return "RFC822.TEXT";
+    }
+    return "";
+}
+
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */

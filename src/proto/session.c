@@ -57,6 +57,7 @@
 #include "proto/session_int.h"
 
 #include "util/alloc.h"
+#include "util/str.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -266,23 +267,6 @@ static void finish_eof(imk_session *s)
 
 /* ---- capabilities and ENABLE ---- */
 
-static int cap_eq(imk_str a, const char *b)
-{
-    size_t n = strlen(b);
-    if (a.len != n || a.data == NULL)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int ca = (unsigned char)a.data[i], cb = (unsigned char)b[i];
-        if (ca >= 'a' && ca <= 'z')
-            ca -= 32;
-        if (cb >= 'a' && cb <= 'z')
-            cb -= 32;
-        if (ca != cb)
-            return 0;
-    }
-    return 1;
-}
-
 void imk__session_set_caps(imk_session *s, const imk_strlist *caps)
 {
     imk__arena_reset(&s->caps_arena);
@@ -298,11 +282,11 @@ void imk__session_set_caps(imk_session *s, const imk_strlist *caps)
     }
     s->caps_known = 1;
     for (size_t i = 0; i < s->caps.count; i++) {
-        if (cap_eq(s->caps.items[i], "LITERAL+"))
+        if (imk__str_ieq(s->caps.items[i], "LITERAL+"))
             s->cap_literal_plus = 1;
-        else if (cap_eq(s->caps.items[i], "LITERAL-"))
+        else if (imk__str_ieq(s->caps.items[i], "LITERAL-"))
             s->cap_literal_minus = 1;
-        else if (cap_eq(s->caps.items[i], "BINARY"))
+        else if (imk__str_ieq(s->caps.items[i], "BINARY"))
             s->cap_binary = 1;
     }
 }
@@ -323,7 +307,7 @@ static int enabled_has(const imk_session *s, const char *ext)
     while (pos < s->enabled.len) {
         const char *name = s->enabled.data + pos;
         size_t n = strlen(name);
-        if (cap_eq((imk_str){name, n}, ext))
+        if (imk__str_ieq((imk_str){name, n}, ext))
             return 1;
         pos += n + 1;
     }
@@ -336,13 +320,13 @@ void imk__session_add_enabled(imk_session *s, const imk_strlist *names)
         imk_str n = names->items[i];
         if (n.data == NULL || memchr(n.data, '\0', n.len) != NULL)
             continue;
-        if (cap_eq(n, "CONDSTORE"))
+        if (imk__str_ieq(n, "CONDSTORE"))
             s->enabled_bits |= IMK__ENABLED_CONDSTORE;
-        else if (cap_eq(n, "QRESYNC"))
+        else if (imk__str_ieq(n, "QRESYNC"))
             s->enabled_bits |= IMK__ENABLED_QRESYNC | IMK__ENABLED_CONDSTORE;
-        else if (cap_eq(n, "IMAP4rev2"))
+        else if (imk__str_ieq(n, "IMAP4rev2"))
             s->enabled_bits |= IMK__ENABLED_IMAP4REV2;
-        else if (cap_eq(n, "UTF8=ACCEPT") || cap_eq(n, "UTF8=ONLY")) {
+        else if (imk__str_ieq(n, "UTF8=ACCEPT") || imk__str_ieq(n, "UTF8=ONLY")) {
             /* RFC 6855 section 3: mailbox names are UTF-8 from now on, both
              * ways. Commands created from now on encode them so. */
             s->enabled_bits |= IMK__ENABLED_UTF8;
@@ -725,7 +709,7 @@ static int uses_return(const imk_op *op)
     size_t skip = strlen(op->tag) + 1 + strlen(imk_command_kind_verb(op->kind)) + 1;
     if (len < skip + 7)
         return 0;
-    return cap_eq((imk_str){b + skip, 7}, "RETURN ");
+    return imk__str_ieq((imk_str){b + skip, 7}, "RETURN ");
 }
 
 int imk_session_submit(imk_session *s, imk_op *op)
@@ -921,7 +905,7 @@ int imk_session_has_capability(const imk_session *s, const char *cap)
     if (cap == NULL)
         return 0;
     for (size_t i = 0; i < s->caps.count; i++)
-        if (cap_eq(s->caps.items[i], cap))
+        if (imk__str_ieq(s->caps.items[i], cap))
             return 1;
     return 0;
 }
@@ -930,7 +914,7 @@ int imk_session_is_enabled(const imk_session *s, const char *ext)
 {
     if (ext == NULL)
         return 0;
-    if (cap_eq((imk_str){ext, strlen(ext)}, "CONDSTORE") &&
+    if (imk__str_ieq((imk_str){ext, strlen(ext)}, "CONDSTORE") &&
         (s->enabled_bits & IMK__ENABLED_QRESYNC))
         return 1; /* RFC 7162 section 3.2.3 */
     return enabled_has(s, ext);

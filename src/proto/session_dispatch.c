@@ -49,6 +49,7 @@
  * every outstanding command fails with the BYE text (session.c).
  */
 #include "proto/session_int.h"
+#include "util/str.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -233,28 +234,11 @@ static imk_op *single_claimant(imk_session *s, imk_response_kind kind)
     return found;
 }
 
-static int str_ieq(imk_str a, const char *b)
-{
-    size_t n = strlen(b);
-    if (a.len != n || a.data == NULL)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int ca = (unsigned char)a.data[i], cb = (unsigned char)b[i];
-        if (ca >= 'a' && ca <= 'z')
-            ca -= 32;
-        if (cb >= 'a' && cb <= 'z')
-            cb -= 32;
-        if (ca != cb)
-            return 0;
-    }
-    return 1;
-}
-
 static int mailbox_matches(const char *want, imk_str got)
 {
     if (want == NULL)
         return 0;
-    if (str_ieq(got, "INBOX") && str_ieq((imk_str){want, strlen(want)}, "INBOX"))
+    if (imk__str_ieq(got, "INBOX") && imk__str_ieq((imk_str){want, strlen(want)}, "INBOX"))
         return 1;
     return got.data != NULL && strlen(want) == got.len && memcmp(want, got.data, got.len) == 0;
 }
@@ -828,7 +812,7 @@ static void handle_response(imk_session *s, const imk_response *r)
 
 static int word_is(const char *p, size_t len, const char *word)
 {
-    return str_ieq((imk_str){p, len}, word);
+    return imk__str_ieq((imk_str){p, len}, word);
 }
 
 /* A tagged response that did not parse still ends its command: find the

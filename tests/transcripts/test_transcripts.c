@@ -330,29 +330,10 @@ static void render_datetime(sbuf *b, const imk_datetime *d)
               d->second, d->zone_minutes < 0 ? '-' : '+', z / 60, z % 60);
 }
 
-static const char *section_item_name(imk_section_item it)
-{
-    switch (it) {
-    case IMK_SECTION_BODY:
-        return "BODY";
-    case IMK_SECTION_BINARY:
-        return "BINARY";
-    case IMK_SECTION_BINARY_SIZE:
-        return "BINARY.SIZE";
-    case IMK_SECTION_RFC822:
-        return "RFC822";
-    case IMK_SECTION_RFC822_HEADER:
-        return "RFC822.HEADER";
-    case IMK_SECTION_RFC822_TEXT:
-        return "RFC822.TEXT";
-    }
-    return "?";
-}
-
 static void render_section_name(sbuf *b, imk_section_item item, imk_str spec, int has_origin,
                                 uint64_t origin)
 {
-    sb_str(b, section_item_name(item));
+    sb_str(b, imk_section_item_name(item));
     if (item == IMK_SECTION_BODY || item == IMK_SECTION_BINARY || item == IMK_SECTION_BINARY_SIZE) {
         sb_str(b, "[");
         sb_imkstr(b, spec);
