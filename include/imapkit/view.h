@@ -32,10 +32,10 @@ typedef struct imk_view imk_view;
  * table and stays valid until the view next changes. */
 typedef struct imk_view_message {
     uint32_t seq;
-    uint32_t uid;        /* 0 = not known yet */
-    int flags_known;     /* FLAGS seen for this message */
+    uint32_t uid;    /* 0 = not known yet */
+    int flags_known; /* FLAGS seen for this message */
     imk_strlist flags;
-    uint64_t modseq;     /* 0 = not known */
+    uint64_t modseq; /* 0 = not known */
 } imk_view_message;
 
 /* Number of messages (the last EXISTS, less the expunges since). */

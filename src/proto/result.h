@@ -33,8 +33,7 @@ void imk__result_free(imk__result *r); /* NULL ok */
 const imk_result *imk__result_get(imk__result *r);
 
 /* Tagged completion (status, code, text) or a local failure (error). */
-int imk__result_set_status(imk__result *r, imk_status status, const imk_code *code,
-                           imk_str text);
+int imk__result_set_status(imk__result *r, imk_status status, const imk_code *code, imk_str text);
 void imk__result_set_error(imk__result *r, int error, imk_str text);
 
 int imk__result_add_fetch(imk__result *r, const imk_fetch *f);
@@ -51,7 +50,7 @@ int imk__result_set_id(imk__result *r, const imk_id *id);
 int imk__result_add_quota(imk__result *r, const imk_quota *q);
 int imk__result_set_quotaroot(imk__result *r, const imk_quotaroot *q);
 int imk__result_add_metadata(imk__result *r, const imk_metadata *m);
-int imk__result_set_enabled(imk__result *r, const imk_strlist *caps);   /* appends */
+int imk__result_set_enabled(imk__result *r, const imk_strlist *caps); /* appends */
 int imk__result_set_capabilities(imk__result *r, const imk_strlist *caps);
 int imk__result_set_acl(imk__result *r, const imk_acl *acl);
 /* From a COPYUID or APPENDUID code (tagged or untagged). */

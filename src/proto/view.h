@@ -22,8 +22,7 @@ typedef struct imk__view_observer {
     /* a message left (EXPUNGE by seq, or VANISHED by uid); uid 0 = unknown */
     void (*on_expunge)(void *user, uint32_t seq, uint32_t uid);
     /* the flags (and/or modseq) of a message changed; uid 0 = unknown */
-    void (*on_flags)(void *user, uint32_t seq, uint32_t uid, imk_strlist flags,
-                     uint64_t modseq);
+    void (*on_flags)(void *user, uint32_t seq, uint32_t uid, imk_strlist flags, uint64_t modseq);
     /* UIDVALIDITY changed from a known value: the view was emptied */
     void (*on_uidvalidity)(void *user, uint64_t old_value, uint64_t new_value);
     /* impossible server data, ignored; `message` says what and why */
