@@ -22,25 +22,45 @@
  *     uid    [3 5 0 9][11 0 12][  ][0] <- 0 = not known yet
  *     umax       9      12      0   0   (leaves; internal nodes: max)
  *
- * Sequence number -> message: descend the Fenwick tree to the block whose
- * prefix count reaches seq, O(log nb); the slot is the remainder. UID ->
- * message: descend the segment tree to the first block whose largest known
- * UID is >= uid (known UIDs ascend, so that is the only block that can hold
- * it), O(log nb), then binary-search the block. Unknown UIDs (0) in the
+ * Sequence number -> message. While the view is dense - every block but
+ * the last full, as after SELECT, the FETCH of the UIDs and any number of
+ * EXISTS - the block is (seq - 1) / B: O(1), and uid_of_seq() takes a few
+ * instructions. Once a removal leaves a hole before the last block:
+ * interpolation guesses the block ((seq - 1) * nb / exists), the Fenwick
+ * prefix sum gives its exact first sequence number, and up to three steps
+ * to a neighbour find the right one (removals leave the blocks about evenly
+ * filled); failing that, a branch-free Fenwick descent, O(log nb). Nodes of
+ * the Fenwick array past nb hold UINT32_MAX, so the descent needs no bounds
+ * test.
+ *
+ * UID -> message: descend the segment tree to the first block whose largest
+ * known UID is >= uid (known UIDs ascend, so that is the only block that can
+ * hold it), O(log nb), then binary-search the block. Unknown UIDs (0) in the
  * block are skipped during that search; with none it is O(log B), with
- * some it is bounded by B. The sequence number is the Fenwick prefix of
- * the block plus the slot. So both lookups are O(log n) when all UIDs are
- * known and O(log n + B) otherwise.
+ * some it is bounded by B. The sequence number is the Fenwick prefix of the
+ * block plus the slot. So both lookups are O(log n) when all UIDs are known
+ * and O(log n + B) otherwise.
  *
  * EXPUNGE removes the slot from its block (a memmove bounded by B, a
  * constant) and updates the Fenwick tree, and the segment tree when the
- * largest known UID of the block left: O(B + log n). A block that empties
- * is freed and stays as an empty entry (count 0, invisible to both trees);
- * when more than half the entries are empty they are squeezed out and both
- * trees rebuilt in O(nb), which is amortised O(1) per emptied block. A
- * block that falls below B/4 messages is merged into a neighbour when they
- * fit in one block (O(B); a merge empties a block, and only EXISTS creates
- * blocks, so merges are paid for by the appends that filled them).
+ * largest known UID of the block left: O(B + log n). Then, in order:
+ *   - a block that empties is freed and stays as an empty entry (count 0,
+ *     invisible to both trees);
+ *   - a block that falls below B/4 messages moves into its nearest
+ *     non-empty neighbour (found through the Fenwick tree) when both fit in
+ *     one block: O(B + log n). A merge empties a block, and only EXISTS
+ *     creates blocks, so merges are paid for by the appends that filled
+ *     them;
+ *   - when fewer than 89.2% of the allocated slots are in use (and the
+ *     view has 16 blocks or more), every message is packed into the
+ *     fewest blocks, in place: O(n), once per 10% of the messages removed,
+ *     so amortised O(1) per removal. It makes the view dense again, and it
+ *     is what keeps it within 16 bytes per message (below);
+ *   - otherwise, when more than a quarter of the entries are empty they
+ *     are squeezed out and both trees rebuilt: O(nb), amortised O(1) per
+ *     emptied block.
+ * After a squeeze or a compaction the index arrays shrink to the smallest
+ * power of two that holds the blocks, as growth would have made them.
  *
  * VANISHED of a range a:b never walks the numbers of the range: it descends
  * to the first block with a known UID >= a, removes the known UIDs <= b from
@@ -70,19 +90,27 @@
  * real mailboxes have tens) gets a problem report, and the FETCH's FLAGS
  * are not recorded.
  *
- * Memory per message: 14 bytes in a full block, plus 14 bytes of index per
- * block of 256 (and up to 8 more of segment tree): about 14.1 bytes, within
- * the 16-byte budget up to 12% of free slots. imk_view_memory() counts
- * every byte requested from the allocator, not the allocator's own
- * headers (16 bytes per block of 3584 with glibc).
+ * Memory per message: 14 bytes in a full block of 256, plus the index: 18
+ * bytes per block entry (pointer, Fenwick node and its sentinel, count)
+ * and 8 per segment-tree leaf, arrays at most twice the entries, entries
+ * at most 4/3 of the allocated blocks. That is 3584 + (18 + 8) * 2 * 4/3
+ * = 3653 bytes per allocated block at worst, 14.27 bytes per slot, so a
+ * fill F costs at most 14.27 / F bytes per message: 16 at F = 89.2%, the
+ * compaction threshold. In practice: 14.1 bytes after SELECT and FETCH,
+ * 15.7 after 10% of random EXPUNGEs. Add the flag sets (a few hundred
+ * bytes) and about 3 KB of fixed cost, negligible from some 40,000
+ * messages up. imk_view_memory() counts every byte requested from the allocator,
+ * not the allocator's own headers (8 bytes per block of 3584 with glibc).
  *
  * Invariants (imk__view_check):
  *   - sum(count) == exists; count[b] <= B; blocks[b] == NULL iff count[b] == 0;
  *     n_empty is the number of empty entries;
  *   - known UIDs strictly ascend in sequence order, whatever unknown UIDs lie
  *     between them;
- *   - fen[] is the Fenwick tree of count[]; umax leaves are the largest known
- *     UID of each block (0 beyond nb), internal nodes the max of children;
+ *   - fen[] is the Fenwick tree of count[], UINT32_MAX past nb; umax leaves
+ *     are the largest known UID of each block (0 beyond nb), internal nodes
+ *     the max of their children;
+ *   - dense implies every block but the last is full;
  *   - every flags index is 0 or a live set; each set's refs is its number of
  *     messages; every set is normalised and findable in the hash table.
  *
@@ -92,20 +120,25 @@
  * visible).
  *
  * MODSEQ from FETCH is stored per message but never raises HIGHESTMODSEQ:
- * RFC 7162 section 3.1.2.1 lets a client derive HIGHESTMODSEQ from FETCH
- * MODSEQ only once the whole response set of a command is in (an
- * unsolicited FETCH may be seen before earlier changes are), so the session
- * sets it explicitly, from [HIGHESTMODSEQ] or at command completion.
+ * "It is not safe to update the client's copy of the HIGHESTMODSEQ value
+ * with a MODSEQ FETCH data item value as soon as it is received" (RFC 7162
+ * section 6): servers need not send MODSEQs in increasing order and may
+ * delay a VANISHED with a smaller one, so a client that trusted them could
+ * miss changes after a disconnection. The session sets HIGHESTMODSEQ
+ * explicitly, from the [HIGHESTMODSEQ] response code.
  *
  * Observer callbacks run after the change they report, with the view
- * consistent. A VANISHED reports its removals in ascending UID order, each
- * with the sequence number it had once the removals before it were done
- * (as if they were EXPUNGEs); the view may already lack later messages of
- * the same block. Callbacks must not call the apply functions.
+ * consistent. on_flags comes once per FETCH that changed FLAGS or MODSEQ
+ * (learning a UID is not reported); its list is empty when the message's
+ * FLAGS are not known yet. A VANISHED reports its removals in ascending UID
+ * order, each with the sequence number it had once the removals before it
+ * were done (as if they were EXPUNGEs); the view may already lack later
+ * messages of the same block. Callbacks must not call the apply functions.
  */
 #include "proto/view.h"
 
 #include "util/alloc.h"
+#include "util/str.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -581,6 +614,49 @@ static int reserve_tree(imk_view *v, size_t need)
     return 0;
 }
 
+/* Give back index memory once the block count has fallen (after a squeeze
+ * or a compaction): both arrays go to the smallest power of two that holds
+ * nb, as growth would have made them. Best effort: should the allocator
+ * refuse, the larger arrays stay, and nothing else changes. */
+static void shrink_index(imk_view *v)
+{
+    size_t cap = 16;
+    while (cap < v->nb)
+        cap *= 2;
+    if (cap < v->bcap) {
+        void *meta = vm_alloc(v, meta_bytes(cap));
+        if (meta != NULL) {
+            uint64_t **blocks = meta;
+            uint32_t *fen = (uint32_t *)(void *)(blocks + cap);
+            uint16_t *count = (uint16_t *)(void *)(fen + 2 * cap);
+            memcpy(blocks, v->blocks, v->nb * sizeof(*blocks));
+            memcpy(fen, v->fen, (v->nb + 1) * sizeof(*fen));
+            memcpy(count, v->count, v->nb * sizeof(*count));
+            vm_free(v, v->meta, meta_bytes(v->bcap));
+            v->meta = meta;
+            v->blocks = blocks;
+            v->fen = fen;
+            v->count = count;
+            v->bcap = cap;
+            fen_sentinels(v, v->nb + 1, 2 * cap);
+        }
+    }
+    size_t tcap = 1;
+    while (tcap < v->nb)
+        tcap *= 2;
+    if (tcap < v->tcap) {
+        uint32_t *umax = vm_alloc(v, 2 * tcap * sizeof(uint32_t));
+        if (umax != NULL) {
+            memset(umax, 0, 2 * tcap * sizeof(uint32_t));
+            memcpy(umax + tcap, v->umax + v->tcap, v->nb * sizeof(uint32_t));
+            vm_free(v, v->umax, 2 * v->tcap * sizeof(uint32_t));
+            v->umax = umax;
+            v->tcap = tcap;
+            seg_rebuild_internal(v);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Flag sets                                                           */
 /* ------------------------------------------------------------------ */
@@ -590,27 +666,14 @@ static const imk_str system_flags[] = {
     {"\\Flagged", 8},  {"\\Recent", 7},  {"\\Seen", 5},
 };
 
-static int ascii_lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
 /* The canonical spelling of a system flag, or the flag as it is. */
 static imk_str flag_canonical(imk_str s)
 {
     if (s.len < 2 || s.data[0] != '\\')
         return s;
-    for (size_t k = 0; k < sizeof(system_flags) / sizeof(system_flags[0]); k++) {
-        const imk_str *sf = &system_flags[k];
-        if (sf->len != s.len)
-            continue;
-        size_t i = 1;
-        while (i < s.len && ascii_lower((unsigned char)s.data[i]) ==
-                                ascii_lower((unsigned char)sf->data[i]))
-            i++;
-        if (i == s.len)
-            return *sf;
-    }
+    for (size_t k = 0; k < sizeof(system_flags) / sizeof(system_flags[0]); k++)
+        if (imk__str_ieq(s, system_flags[k].data))
+            return system_flags[k];
     return s;
 }
 
@@ -714,8 +777,7 @@ static void sets_sweep(imk_view *v)
 /* Create the set items[0..count) (normalised). Returns 0 with *out set,
  * 1 when every index is in use, or IMK_ENOMEM; nothing visible changes
  * unless it succeeds. */
-static int set_create(imk_view *v, const imk_str *items, size_t count, uint32_t hash,
-                      uint16_t *out)
+static int set_create(imk_view *v, const imk_str *items, size_t count, uint32_t hash, uint16_t *out)
 {
     if (v->garbage_sets >= 32 && v->garbage_sets > v->live_sets)
         sets_sweep(v);
@@ -1000,6 +1062,7 @@ static void drop_empty_blocks(imk_view *v)
     fen_rebuild(v, old_nb);
     seg_rebuild_internal(v);
     v->dense = blocks_dense(v);
+    shrink_index(v);
 }
 
 /* Pack every message into the fewest blocks, in order, and free the rest:
@@ -1047,6 +1110,7 @@ static void compact(imk_view *v)
         v->umax[v->tcap + b] = b < used ? block_last_known(v, b, v->count[b]) : 0;
     seg_rebuild_internal(v);
     v->dense = 1;
+    shrink_index(v);
 }
 
 static void block_emptied(imk_view *v, size_t b)
@@ -1100,10 +1164,7 @@ static void try_merge(imk_view *v, size_t b)
 }
 
 /* After messages left block b: free, merge, compact, squeeze as the
- * policy says. Below 88% of the allocated slots in use (16 blocks or more),
- * everything is compacted: that keeps a large view within 16 bytes per
- * message (14 / 0.88 = 15.9, plus the index) whatever the pattern of
- * removals, and costs O(n) once per 12% of the messages removed. */
+ * policy says (see the top of the file for the 89.2%). */
 static void after_removal(imk_view *v, size_t b)
 {
     if (b + 1 != v->nb)
@@ -1113,9 +1174,9 @@ static void after_removal(imk_view *v, size_t b)
     else if (v->count[b] < v->bsize / 4)
         try_merge(v, b);
     uint64_t slots = (uint64_t)(v->nb - v->n_empty) * v->bsize;
-    if (v->exists >= 16 * (uint64_t)v->bsize && (uint64_t)v->exists * 100 < slots * 88)
+    if (v->exists >= 16 * (uint64_t)v->bsize && (uint64_t)v->exists * 1000 < slots * 892)
         compact(v);
-    else if (v->n_empty >= 4 && v->n_empty * 2 > v->nb)
+    else if (v->n_empty >= 4 && v->n_empty * 4 > v->nb)
         drop_empty_blocks(v);
 }
 
@@ -1123,8 +1184,7 @@ int imk__view_expunge(imk_view *v, uint32_t seq)
 {
     if (seq == 0 || seq > v->exists) {
         problem(v, "EXPUNGE %lu, but there %s %lu message%s: ignored", (unsigned long)seq,
-                v->exists == 1 ? "is" : "are", (unsigned long)v->exists,
-                v->exists == 1 ? "" : "s");
+                v->exists == 1 ? "is" : "are", (unsigned long)v->exists, v->exists == 1 ? "" : "s");
         return 0;
     }
     size_t b;
@@ -1563,13 +1623,22 @@ uint32_t imk_view_seq_of_uid(const imk_view *v, uint32_t uid)
     long slot = block_find_uid(blk_uid(v, b), v->count[b], uid);
     if (slot < 0)
         return 0;
-    return fen_prefix(v, b) + (uint32_t)slot + 1;
+    uint32_t before = v->dense ? (uint32_t)b * v->bsize : fen_prefix(v, b);
+    return before + (uint32_t)slot + 1;
 }
 
 uint32_t imk_view_uid_of_seq(const imk_view *v, uint32_t seq)
 {
-    if (v == NULL || seq == 0 || seq > v->exists)
+    uint32_t s = seq - 1; /* seq 0 wraps to a value above any count */
+    if (v == NULL || s >= v->exists)
         return 0;
+    /* The common case in a few instructions: random lookups are bound by
+     * cache misses, and the fewer instructions each takes, the more of
+     * them the processor keeps in flight. */
+    if (v->dense && v->bshift != 0) {
+        const uint64_t *block = v->blocks[s >> v->bshift];
+        return ((const uint32_t *)(const void *)(block + v->bsize))[s & (v->bsize - 1)];
+    }
     size_t b;
     uint32_t slot;
     fen_locate(v, seq, &b, &slot);

@@ -102,8 +102,8 @@ static const spelling spellings[8] = {
     {"\\Seen", 0}, {"\\SEEN", 0}, {"\\Flagged", 1}, {"\\fLAGGED", 1},
     {"$Junk", 2},  {"$junk", 3},  {"\\Deleted", 4}, {"NonJunk", 5},
 };
-static const char *const canonical[6] = {"\\Seen", "\\Flagged", "$Junk", "$junk", "\\Deleted",
-                                         "NonJunk"};
+static const char *const canonical[6] = {"\\Seen", "\\Flagged", "$Junk",
+                                         "$junk",  "\\Deleted", "NonJunk"};
 
 static uint32_t mask_of(imk_strlist l)
 {
@@ -280,8 +280,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op % 8) {
         case 0: {
             unsigned arg = take(&in);
-            uint32_t count = arg >= 0xf0 ? (md.n > arg - 0xf0 ? md.n - (arg - 0xf0) - 1 : 0)
-                                         : md.n + arg;
+            uint32_t count =
+                arg >= 0xf0 ? (md.n > arg - 0xf0 ? md.n - (arg - 0xf0) - 1 : 0) : md.n + arg;
             if (arg == 0xef)
                 count = MAX_MESSAGES + 1;
             rc = imk__view_exists(v, count);
