@@ -475,7 +475,7 @@ int imk__lex_number(imk__lexer *lx, uint64_t *out)
 int imk__lex_nz_number32(imk__lexer *lx, uint32_t *out)
 {
     size_t start = lx->pos;
-    uint64_t v;
+    uint64_t v = 0;
     int rc = imk__lex_number(lx, &v);
     if (rc < 0)
         return rc;
