@@ -210,7 +210,13 @@ typedef enum imk_session_event_type {
     IMK_SE_IDLING,       /* the server accepted `op` (IDLE): call imk_session_idle_done() to end */
     IMK_SE_PROTOCOL_ERROR, /* malformed response (`error`) or impossible data (text) */
     IMK_SE_BYE,            /* the server announced it is closing: text */
-    IMK_SE_CLOSED          /* the stream ended; every outstanding op got IMK_SE_DONE */
+    IMK_SE_CLOSED,         /* the stream ended; every outstanding op got IMK_SE_DONE */
+    /* A VANISHED response (RFC 7162 section 3.2.10) removed `removed`
+     * messages from the view; `uids` is the set as sent (UIDs not in the view
+     * are ignored), `earlier` is set for VANISHED (EARLIER). One event per
+     * response, not one per message: the server chooses how many UIDs one
+     * VANISHED names, and the event queue must not grow with that. */
+    IMK_SE_VANISHED
 } imk_session_event_type;
 
 typedef struct imk_session_event {
@@ -234,6 +240,10 @@ typedef struct imk_session_event {
     const imk_body_info *body;    /* BODY_* */
     imk_str data;                 /* BODY_CHUNK */
     const imk_parse_error *error; /* PROTOCOL_ERROR from the reader */
+    /* VANISHED */
+    imk_seqset uids;
+    int earlier;
+    uint32_t removed;
 } imk_session_event;
 
 /* ------------------------------------------------------------------ */

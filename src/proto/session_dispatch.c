@@ -131,10 +131,15 @@ static void obs_exists(void *user, uint32_t old_count, uint32_t new_count)
 static void obs_expunge(void *user, uint32_t seq, uint32_t uid)
 {
     imk_session *s = user;
-    imk_session_event *ev = imk__session_push(s, IMK_SE_EXPUNGE);
-    if (ev != NULL) {
-        ev->seq = seq;
-        ev->uid = uid;
+    if (s->in_vanished) {
+        /* one IMK_SE_VANISHED event for the whole response, see dispatch */
+        s->vanished_removed++;
+    } else {
+        imk_session_event *ev = imk__session_push(s, IMK_SE_EXPUNGE);
+        if (ev != NULL) {
+            ev->seq = seq;
+            ev->uid = uid;
+        }
     }
     if (s->expunge_target != NULL)
         imk__session_note_data_error(s, s->expunge_target,
@@ -686,11 +691,25 @@ static void handle_data(imk_session *s, const imk_response *r)
             break;
         if (!r->u.vanished.earlier)
             s->expunge_target = single_claimant(s, r->kind);
+        /* The server chooses how many UIDs one VANISHED names ("1:*"), so
+         * the removals are reported as one event with the set, not one
+         * event per message: the event queue stays bounded per response.
+         * The set points into the response, which lives until the queue of
+         * this response's events has been delivered. */
+        s->in_vanished = 1;
+        s->vanished_removed = 0;
         view_rc(s, imk__view_vanished(s->view, &r->u.vanished.uids));
+        s->in_vanished = 0;
         s->expunge_target = NULL;
-        /* EARLIER: also delivered (the UIDs are mostly not in the view) */
-        if (r->u.vanished.earlier)
-            unsolicited(s, r);
+        {
+            imk_session_event *ev = imk__session_push(s, IMK_SE_VANISHED);
+            if (ev != NULL) {
+                ev->uids = r->u.vanished.uids;
+                ev->earlier = r->u.vanished.earlier;
+                ev->removed = s->vanished_removed;
+                ev->response = r;
+            }
+        }
         return;
     case IMK_KIND_FETCH: {
         const imk_fetch *f = &r->u.fetch;

@@ -147,8 +147,10 @@ struct imk_session {
     char errmsg[256];
 
     /* Dispatch context of the response being handled. */
-    imk_op *expunge_target; /* op recording expunged UIDs (EXPUNGE, MOVE...) */
-    imk_op *body_op;        /* op of the body section being streamed */
+    imk_op *expunge_target;    /* op recording expunged UIDs (EXPUNGE, MOVE...) */
+    int in_vanished;           /* applying a VANISHED: count removals, no per-message events */
+    uint32_t vanished_removed; /* messages that VANISHED removed so far */
+    imk_op *body_op;           /* op of the body section being streamed */
 };
 
 /* ---- session.c ---- */

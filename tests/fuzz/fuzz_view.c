@@ -177,7 +177,7 @@ static void on_problem(void *u, const char *message)
 
 /* ---- the model ---- */
 
-#define MAX_MESSAGES 3000u
+#define MAX_MESSAGES 1000u
 
 typedef struct msg {
     uint32_t uid, mask;

@@ -571,6 +571,15 @@ static void render_result(sbuf *b, const imk_result *r)
     }
 }
 
+/* A set member: 0 stands for `*`. */
+static void render_uid(sbuf *b, uint32_t v)
+{
+    if (v == 0)
+        sb_str(b, "*");
+    else
+        sb_printf(b, "%u", v);
+}
+
 static const char *tag_of(const imk_op *op)
 {
     return op != NULL ? imk_op_tag(op) : "-";
@@ -686,6 +695,18 @@ static void render_event(sbuf *b, const imk_session_event *ev)
         break;
     case IMK_SE_CLOSED:
         sb_str(b, "CLOSED");
+        break;
+    case IMK_SE_VANISHED:
+        sb_printf(b, "VANISHED%s removed=%u uids=", ev->earlier ? " (EARLIER)" : "", ev->removed);
+        for (size_t i = 0; i < ev->uids.count; i++) {
+            const imk_range *rg = &ev->uids.ranges[i];
+            sb_str(b, i ? "," : "");
+            render_uid(b, rg->first);
+            if (rg->first != rg->last) {
+                sb_str(b, ":");
+                render_uid(b, rg->last);
+            }
+        }
         break;
     }
     sb_str(b, "\n");

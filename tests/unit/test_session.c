@@ -76,7 +76,7 @@ static const char *type_name(imk_session_event_type t)
     static const char *const names[] = {
         "GREETING",     "DONE",        "NOTICE",         "PROGRESS",   "EXISTS",     "EXPUNGE",
         "FLAGS",        "UIDVALIDITY", "UNSOLICITED",    "BODY_BEGIN", "BODY_CHUNK", "BODY_END",
-        "CONTINUATION", "IDLING",      "PROTOCOL_ERROR", "BYE",        "CLOSED"};
+        "CONTINUATION", "IDLING",      "PROTOCOL_ERROR", "BYE",        "CLOSED",     "VANISHED"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -1056,6 +1056,61 @@ static void test_alloc_failure(void)
     }
 }
 
+/* A VANISHED naming every message of a large view is one event, not one per
+ * message: the server chooses the size of the set, and the event queue must
+ * not grow with it. The removed messages still reach UID EXPUNGE's result. */
+static void test_vanished_one_event(void)
+{
+    enum { N = 20000 };
+    imk_session *s = mk(NULL);
+    feed(s, "* PREAUTH [CAPABILITY IMAP4rev1 QRESYNC] hi\r\n");
+    const char *got = events(s);
+    CHECK_STR(got, "GREETING");
+    imk_op *op = NULL;
+    CHECK_INT(imk_session_command(s, IMK_CMD_SELECT, &op), 0);
+    CHECK_INT(imk_op_mailbox(op, "INBOX", 5), 0);
+    CHECK_INT(imk_session_submit(s, op), 0);
+    out_is(s, "A1 SELECT INBOX\r\n");
+    feed(s, "* 20000 EXISTS\r\nA1 OK [READ-WRITE] done\r\n");
+    got = events(s);
+    CHECK_STR(got, "EXISTS DONE:A1:OK");
+    char line[64];
+    for (int i = 1; i <= N; i++) {
+        snprintf(line, sizeof(line), "* %d FETCH (UID %d)\r\n", i, 2 * i);
+        feed(s, line);
+        imk_session_event ev;
+        while (imk_session_next(s, &ev) == 1)
+            ;
+    }
+    CHECK_INT(imk_view_uid_of_seq(imk_session_view(s), N), 2 * N);
+    CHECK_INT(imk_session_command(s, IMK_CMD_UID_EXPUNGE, &op), 0);
+    CHECK_INT(imk_op_set(op, "1:*"), 0);
+    CHECK_INT(imk_session_submit(s, op), 0);
+    out_is(s, "A2 UID EXPUNGE 1:*\r\n");
+    feed(s, "* VANISHED 1:*\r\nA2 OK done\r\n");
+    imk_session_event ev;
+    int vanished = 0, other = 0;
+    while (imk_session_next(s, &ev) == 1) {
+        if (ev.type == IMK_SE_VANISHED) {
+            vanished++;
+            CHECK_INT(ev.removed, N);
+            CHECK_INT(ev.earlier, 0);
+            CHECK_INT(ev.uids.count, 1);
+        } else if (ev.type == IMK_SE_DONE) {
+            const imk_result *res = imk_op_result(ev.op);
+            CHECK_INT(res->expunged_count, N);
+            if (res->expunged_count == N)
+                CHECK_INT(res->expunged_uids[N - 1], 2 * N);
+        } else {
+            other++;
+        }
+    }
+    CHECK_INT(vanished, 1);
+    CHECK_INT(other, 0);
+    CHECK_INT(imk_view_exists(imk_session_view(s)), 0);
+    imk_session_free(s);
+}
+
 int main(void)
 {
     RUN(test_options);
@@ -1082,6 +1137,7 @@ int main(void)
     RUN(test_max_output);
     RUN(test_max_ops);
     RUN(test_max_result_size);
+    RUN(test_vanished_one_event);
     RUN(test_eof);
     RUN(test_untagged_status_events);
     RUN(test_alloc_failure);
