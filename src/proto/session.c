@@ -789,6 +789,23 @@ static int out_room(const imk_session *s, size_t n)
     return s->out.len <= s->opts.max_output && n <= s->opts.max_output - s->out.len;
 }
 
+/* Queue one line the session sends outside a command (an AUTHENTICATE
+ * answer, "*", "DONE") followed by CRLF; `what` names it in the error. */
+static int queue_line(imk_session *s, const char *data, size_t len, const char *what)
+{
+    if (len > SIZE_MAX - 2 || !out_room(s, len + 2)) {
+        snprintf(s->errmsg, sizeof(s->errmsg),
+                 "%s does not fit in the output (max_output): send the pending output first", what);
+        return IMK_ELIMIT;
+    }
+    if ((len > 0 && imk__buf_append(&s->out, data, len) < 0) ||
+        imk__buf_append(&s->out, "\r\n", 2) < 0) {
+        imk__session_fail(s, IMK_ENOMEM, "out of memory for the output buffer");
+        return IMK_ENOMEM;
+    }
+    return 0;
+}
+
 static int auth_check(imk_session *s, const imk_op *op)
 {
     if (s->fatal != 0)
@@ -819,17 +836,8 @@ int imk_session_auth_respond(imk_session *s, imk_op *op, const char *data, size_
             return IMK_EINVAL;
         }
     }
-    if (len > SIZE_MAX - 2 || !out_room(s, len + 2)) {
-        snprintf(s->errmsg, sizeof(s->errmsg),
-                 "the AUTHENTICATE response does not fit in the output (max_output): send the "
-                 "pending output first");
-        return IMK_ELIMIT;
-    }
-    if ((len > 0 && imk__buf_append(&s->out, data, len) < 0) ||
-        imk__buf_append(&s->out, "\r\n", 2) < 0) {
-        imk__session_fail(s, IMK_ENOMEM, "out of memory for the output buffer");
-        return IMK_ENOMEM;
-    }
+    if ((rc = queue_line(s, data, len, "the AUTHENTICATE response")) < 0)
+        return rc;
     op->challenge_pending = 0;
     return 0;
 }
@@ -839,15 +847,9 @@ int imk_session_auth_cancel(imk_session *s, imk_op *op)
     int rc = auth_check(s, op);
     if (rc < 0)
         return rc;
-    if (!out_room(s, 3)) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "no room in the output (max_output)");
-        return IMK_ELIMIT;
-    }
     /* RFC 9051 6.2.2: "*" cancels; the server answers with a tagged BAD. */
-    if (imk__buf_append(&s->out, "*\r\n", 3) < 0) {
-        imk__session_fail(s, IMK_ENOMEM, "out of memory for the output buffer");
-        return IMK_ENOMEM;
-    }
+    if ((rc = queue_line(s, "*", 1, "the AUTHENTICATE cancellation")) < 0)
+        return rc;
     op->challenge_pending = 0;
     return 0;
 }
@@ -868,14 +870,9 @@ int imk_session_idle_done(imk_session *s, imk_op *op)
         op->done_asked = 1;
         return 0;
     }
-    if (!out_room(s, 6)) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "no room in the output (max_output)");
-        return IMK_ELIMIT;
-    }
-    if (imk__buf_append(&s->out, "DONE\r\n", 6) < 0) {
-        imk__session_fail(s, IMK_ENOMEM, "out of memory for the output buffer");
-        return IMK_ENOMEM;
-    }
+    int rc = queue_line(s, "DONE", 4, "DONE");
+    if (rc < 0)
+        return rc;
     op->done_sent = 1;
     return 0;
 }
