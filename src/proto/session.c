@@ -267,7 +267,7 @@ static void finish_eof(imk_session *s)
 
 /* ---- capabilities and ENABLE ---- */
 
-void imk__session_set_caps(imk_session *s, const imk_strlist *caps)
+void imk__session_forget_caps(imk_session *s)
 {
     imk__arena_reset(&s->caps_arena);
     s->caps.count = 0;
@@ -275,6 +275,11 @@ void imk__session_set_caps(imk_session *s, const imk_strlist *caps)
     s->caps_known = 0;
     s->caps_gen++;
     s->cap_literal_plus = s->cap_literal_minus = s->cap_binary = 0;
+}
+
+void imk__session_set_caps(imk_session *s, const imk_strlist *caps)
+{
+    imk__session_forget_caps(s);
     if (imk__copy_strlist(&s->caps_arena, caps, &s->caps) < 0) {
         s->caps.count = 0;
         imk__session_fail(s, IMK_ENOMEM, "out of memory for the capability list");
@@ -289,16 +294,6 @@ void imk__session_set_caps(imk_session *s, const imk_strlist *caps)
         else if (imk__str_ieq(s->caps.items[i], "BINARY"))
             s->cap_binary = 1;
     }
-}
-
-void imk__session_forget_caps(imk_session *s)
-{
-    imk__arena_reset(&s->caps_arena);
-    s->caps.count = 0;
-    s->caps.items = NULL;
-    s->caps_known = 0;
-    s->caps_gen++;
-    s->cap_literal_plus = s->cap_literal_minus = s->cap_binary = 0;
 }
 
 static int enabled_has(const imk_session *s, const char *ext)
