@@ -216,7 +216,14 @@ typedef enum imk_session_event_type {
      * are ignored), `earlier` is set for VANISHED (EARLIER). One event per
      * response, not one per message: the server chooses how many UIDs one
      * VANISHED names, and the event queue must not grow with that. */
-    IMK_SE_VANISHED
+    IMK_SE_VANISHED,
+    /* A FETCH record of `op`, which asked for imk_op_stream_fetch(): `fetch`
+     * (one per FETCH response, as it arrives, not merged). */
+    IMK_SE_FETCH,
+    /* The server accepted COMPRESS (`op`): from its OK on, the server's bytes
+     * are compressed. Call imk_session_compress_done() once the transport
+     * inflates and deflates. */
+    IMK_SE_COMPRESSING
 } imk_session_event_type;
 
 typedef struct imk_session_event {
@@ -244,6 +251,7 @@ typedef struct imk_session_event {
     imk_seqset uids;
     int earlier;
     uint32_t removed;
+    const imk_fetch *fetch; /* FETCH */
 } imk_session_event;
 
 /* ------------------------------------------------------------------ */
@@ -334,6 +342,14 @@ IMK_API void *imk_op_user(const imk_op *op);
 /* The result, once IMK_SE_DONE was delivered for the op; NULL before. */
 IMK_API const imk_result *imk_op_result(const imk_op *op);
 
+/* FETCH / UID FETCH / STORE / UID STORE: deliver this op's FETCH data as
+ * IMK_SE_FETCH events, one per response as it arrives, instead of merging
+ * it into the result (fetch_count then stays 0). The session's memory then
+ * does not grow with the number of messages. A server may send one
+ * message's items in several responses; the caller sees each. Call before
+ * imk_session_submit(). Returns 0, or IMK_EINVAL for another kind. */
+IMK_API int imk_op_stream_fetch(imk_op *op, int on);
+
 /* AUTHENTICATE: answer the challenge of `op` with `data` (already base64,
  * without CRLF), or cancel the exchange ("*", RFC 9051 section 6.2.2). */
 IMK_API int imk_session_auth_respond(imk_session *s, imk_op *op, const char *data, size_t len);
@@ -350,6 +366,15 @@ IMK_API int imk_session_idle_done(imk_session *s, imk_op *op);
  * 9051 section 6.2.1): send CAPABILITY again. IMK_ESTATE when no handshake
  * is pending. */
 IMK_API int imk_session_starttls_done(imk_session *s);
+
+/* COMPRESS (RFC 4978): after the IMK_SE_COMPRESSING event the session
+ * reads nothing and sends nothing until this is called, once the transport
+ * compresses in both directions. *rest and *rest_len (may be NULL) receive
+ * the bytes that were already fed after the server's OK: they are
+ * compressed, so they are taken out of the session's input; inflate them
+ * and feed the result. They stay valid until the next feed or commit.
+ * IMK_ESTATE when no COMPRESS is pending. */
+IMK_API int imk_session_compress_done(imk_session *s, const char **rest, size_t *rest_len);
 
 /* --- state --- */
 IMK_API imk_conn_state imk_session_state(const imk_session *s);

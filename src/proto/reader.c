@@ -34,6 +34,7 @@
 #include "imapkit/reader.h"
 
 #include "proto/parser.h"
+#include "proto/reader_int.h"
 #include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -316,6 +317,15 @@ size_t imk_reader_feed(imk_reader *r, const void *data, size_t len)
         memcpy(space, data, n);
     r->in_end += n;
     return n;
+}
+
+void imk__reader_take_unread(imk_reader *r, const char **data, size_t *len)
+{
+    *data = r->in + r->in_start;
+    *len = r->in_end - r->in_start;
+    /* Not counted in stream_pos: these bytes are not IMAP; offsets in later
+     * error reports count the decompressed stream. */
+    r->in_start = r->in_end;
 }
 
 void imk_reader_eof(imk_reader *r)

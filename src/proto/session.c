@@ -54,6 +54,7 @@
  *   - after a fatal error (IMK_ENOMEM, IMK_EPROTO) every call is harmless and
  *     imk_session_next() keeps returning the error.
  */
+#include "proto/reader_int.h"
 #include "proto/session_int.h"
 
 #include "util/alloc.h"
@@ -552,6 +553,8 @@ int imk_session_next(imk_session *s, imk_session_event *ev)
             }
             return 0;
         }
+        if (s->compress_pending)
+            return 0; /* the input after the OK is compressed: the transport's */
         if (s->closed)
             return 0;
         imk_event rev;
@@ -869,6 +872,42 @@ int imk_session_idle_done(imk_session *s, imk_op *op)
     if (rc < 0)
         return rc;
     op->done_sent = 1;
+    return 0;
+}
+
+int imk_op_stream_fetch(imk_op *op, int on)
+{
+    switch (op->kind) {
+    case IMK_CMD_FETCH:
+    case IMK_CMD_UID_FETCH:
+    case IMK_CMD_STORE:
+    case IMK_CMD_UID_STORE:
+        op->stream_fetch = on != 0;
+        return 0;
+    default:
+        return IMK_EINVAL;
+    }
+}
+
+int imk_session_compress_done(imk_session *s, const char **rest, size_t *rest_len)
+{
+    const char *p = NULL;
+    size_t n = 0;
+    if (s->fatal != 0)
+        return s->fatal;
+    if (!s->compress_pending) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "no COMPRESS is pending");
+        return IMK_ESTATE;
+    }
+    /* The reader stopped at the end of the tagged OK (the session reads
+     * nothing while compress_pending), so what it holds is exactly what
+     * the server sent compressed. */
+    imk__reader_take_unread(s->reader, &p, &n);
+    s->compress_pending = 0;
+    if (rest != NULL)
+        *rest = p;
+    if (rest_len != NULL)
+        *rest_len = n;
     return 0;
 }
 

@@ -460,6 +460,17 @@ static void handle_tagged(imk_session *s, const imk_response *r)
             s->tls_pending = 1;
         }
         break;
+    case IMK_CMD_COMPRESS:
+        if (ok) {
+            /* RFC 4978 section 3: compression starts right after the CRLF
+             * of the tagged OK, in both directions. Stop here; the
+             * transport takes the rest of the input. */
+            s->compress_pending = 1;
+            imk_session_event *ev = imk__session_push(s, IMK_SE_COMPRESSING);
+            if (ev != NULL)
+                ev->op = op;
+        }
+        break;
     default:
         break;
     }
@@ -624,6 +635,33 @@ static int search_family(imk_command_kind k, imk_response_kind r)
 
 /* The single in-flight op of the SEARCH/SORT/THREAD family (with or
  * without RETURN): a stray SEARCH goes to it. */
+/* A FETCH record of an op that streams them (imk_op_stream_fetch): one
+ * IMK_SE_FETCH event, nothing kept. The record points into the response,
+ * which stays valid until the event has been delivered. A UID command's
+ * record gets the UID the view knows when the server left it out (as for
+ * accumulated records, below). */
+static int stream_fetch_event(imk_session *s, imk_op *op, const imk_fetch *f)
+{
+    const imk_fetch *rec = f;
+    if ((imk__session_cmd_flags(op->kind) & IMK__CF_UID) && !(f->present & IMK_FETCH_UID)) {
+        imk_fetch *copy = imk__arena_alloc(&s->ev_arena, sizeof(*copy));
+        if (copy == NULL)
+            return IMK_ENOMEM;
+        *copy = *f;
+        copy->uid = imk_view_uid_of_seq(s->view, f->seq);
+        copy->present |= IMK_FETCH_UID;
+        rec = copy;
+    }
+    imk_session_event *ev = imk__session_push(s, IMK_SE_FETCH);
+    if (ev == NULL)
+        return IMK_ENOMEM;
+    ev->op = op;
+    ev->fetch = rec;
+    ev->seq = rec->seq;
+    ev->uid = rec->uid;
+    return 0;
+}
+
 static imk_op *search_claimant(imk_session *s, imk_response_kind kind)
 {
     imk_op *found = NULL;
@@ -716,8 +754,10 @@ static void handle_data(imk_session *s, const imk_response *r)
         if (open)
             view_rc(s, imk__view_fetch(s->view, f));
         op = imk__session_fetch_owner(s, f->seq, (f->present & IMK_FETCH_UID) != 0, f->uid);
-        if (op != NULL && (imk__session_cmd_flags(op->kind) & IMK__CF_UID) &&
-            !(f->present & IMK_FETCH_UID)) {
+        if (op != NULL && op->stream_fetch) {
+            rc = stream_fetch_event(s, op, f);
+        } else if (op != NULL && (imk__session_cmd_flags(op->kind) & IMK__CF_UID) &&
+                   !(f->present & IMK_FETCH_UID)) {
             /* A UID command's records are keyed by UID; this response was
              * attributed by the view's UID for its sequence number, so
              * record that UID (the sequence number alone could merge it

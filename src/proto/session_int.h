@@ -87,6 +87,7 @@ struct imk_op {
     unsigned caps_gen_at_start; /* capability generation when sent */
     int data_error;             /* first error adding to the result, or 0 */
     int done_event_queued;      /* its DONE event is in the event queue */
+    int stream_fetch;           /* FETCH data as IMK_SE_FETCH events, not kept */
 };
 
 #define IMK__ENABLED_CONDSTORE 1u
@@ -141,6 +142,10 @@ struct imk_session {
      * read until imk_session_starttls_done(); bytes that arrive meanwhile
      * are response injection. */
     int tls_pending, injected;
+    /* COMPRESS (RFC 4978): after its tagged OK nothing is read or sent
+     * until imk_session_compress_done(): the bytes after the OK are
+     * compressed and belong to the transport. */
+    int compress_pending;
 
     int eof, closed; /* imk_session_eof() called; IMK_SE_CLOSED queued */
     int fatal;       /* a fatal IMK_E* code, or 0 */

@@ -354,7 +354,7 @@ static int can_start(const imk_session *s, const imk_op *op)
     if (s->sending != NULL)
         return 0; /* rule 1 */
     if (s->state == IMK_STATE_GREETING || s->state == IMK_STATE_LOGOUT || s->bye_seen ||
-        s->tls_pending || s->eof || s->fatal)
+        s->tls_pending || s->compress_pending || s->eof || s->fatal)
         return 0; /* rule 5 */
     unsigned flags = COMMANDS[op->kind].flags;
     if (s->inflight.count == 0)

@@ -708,6 +708,12 @@ static void render_event(sbuf *b, const imk_session_event *ev)
             }
         }
         break;
+    case IMK_SE_FETCH:
+        sb_printf(b, "FETCH seq=%u uid=%u", ev->seq, ev->uid);
+        break;
+    case IMK_SE_COMPRESSING:
+        sb_str(b, "COMPRESSING");
+        break;
     }
     sb_str(b, "\n");
 }

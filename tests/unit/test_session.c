@@ -74,9 +74,10 @@ static char *take_output(imk_session *s)
 static const char *type_name(imk_session_event_type t)
 {
     static const char *const names[] = {
-        "GREETING",     "DONE",        "NOTICE",         "PROGRESS",   "EXISTS",     "EXPUNGE",
-        "FLAGS",        "UIDVALIDITY", "UNSOLICITED",    "BODY_BEGIN", "BODY_CHUNK", "BODY_END",
-        "CONTINUATION", "IDLING",      "PROTOCOL_ERROR", "BYE",        "CLOSED",     "VANISHED"};
+        "GREETING",   "DONE",     "NOTICE",       "PROGRESS",    "EXISTS",
+        "EXPUNGE",    "FLAGS",    "UIDVALIDITY",  "UNSOLICITED", "BODY_BEGIN",
+        "BODY_CHUNK", "BODY_END", "CONTINUATION", "IDLING",      "PROTOCOL_ERROR",
+        "BYE",        "CLOSED",   "VANISHED",     "FETCH",       "COMPRESSING"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -605,6 +606,105 @@ static imk_session *starttls_ok(void)
     return s;
 }
 
+/* imk_op_stream_fetch: one FETCH event per response, in arrival order,
+ * nothing accumulated; body sections still stream; data for other messages
+ * stays unsolicited. */
+static void test_stream_fetch(void)
+{
+    imk_session *s = selected(NULL, 3);
+    imk_op *op = NULL;
+    CHECK_INT(imk_session_command(s, IMK_CMD_UID_FETCH, &op), 0);
+    CHECK_INT(imk_op_stream_fetch(op, 1), 0);
+    CHECK_INT(imk_op_set(op, "1:2"), 0);
+    CHECK_INT(imk_command_token(imk_op_args(op), "(FLAGS BODY[])"), 0);
+    CHECK_INT(imk_session_submit(s, op), 0);
+    out_is(s, "A2 UID FETCH 1:2 (FLAGS BODY[])\r\n");
+    /* seq 1 without UID: the view's UID is filled in for the UID command */
+    feed(s, "* 1 FETCH (FLAGS (\\Seen) BODY[] {3}\r\nabc)\r\n"
+            "* 2 FETCH (UID 2 FLAGS ())\r\n"
+            "* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n"
+            "* 3 FETCH (UID 3 FLAGS (\\Flagged))\r\n"
+            "A2 OK done\r\n");
+    imk_session_event ev;
+    char got[256] = "";
+    uint32_t fetched_uids[3] = {0, 0, 0};
+    size_t nf = 0, len = 0;
+    int rc;
+    while ((rc = imk_session_next(s, &ev)) == 1) {
+        if (ev.type == IMK_SE_FLAGS)
+            continue; /* view updates: not the point here */
+        int n = snprintf(got + len, sizeof(got) - len, "%s%s", len ? " " : "", type_name(ev.type));
+        if (n > 0 && (size_t)n < sizeof(got) - len)
+            len += (size_t)n;
+        if (ev.type == IMK_SE_FETCH) {
+            CHECK(ev.op == op);
+            CHECK(ev.fetch != NULL);
+            if (ev.fetch != NULL && nf < 3)
+                fetched_uids[nf++] = ev.fetch->uid;
+        }
+        if (ev.type == IMK_SE_DONE) {
+            const imk_result *r = imk_op_result(op);
+            CHECK(r != NULL);
+            if (r != NULL) {
+                CHECK_INT(r->status, IMK_STATUS_OK);
+                CHECK_INT(r->fetch_count, 0);
+            }
+        }
+    }
+    CHECK_STR(got, "BODY_BEGIN BODY_CHUNK BODY_END FETCH FETCH FETCH UNSOLICITED DONE");
+    CHECK_INT(rc, 0);
+    CHECK_INT(nf, 3);
+    CHECK_INT(fetched_uids[0], 1);
+    CHECK_INT(fetched_uids[1], 2);
+    CHECK_INT(fetched_uids[2], 2);
+    /* only FETCH-like commands stream */
+    imk_op *noop = NULL;
+    CHECK_INT(imk_session_command(s, IMK_CMD_NOOP, &noop), 0);
+    CHECK_INT(imk_op_stream_fetch(noop, 1), IMK_EINVAL);
+    imk_op_discard(s, noop);
+    imk_session_free(s);
+}
+
+/* COMPRESS (RFC 4978): after the OK nothing is read or sent until
+ * imk_session_compress_done(), which hands back the compressed bytes that
+ * followed the OK in the same read. */
+static void test_compress_handoff(void)
+{
+    imk_session *s = mk(NULL);
+    feed(s, "* PREAUTH [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] hi\r\n");
+    ev_is(s, "GREETING");
+    const char *rest = NULL;
+    size_t rest_len = 99;
+    CHECK_INT(imk_session_compress_done(s, &rest, &rest_len), IMK_ESTATE);
+    cmd(s, IMK_CMD_COMPRESS, NULL, "DEFLATE");
+    out_is(s, "A1 COMPRESS DEFLATE\r\n");
+    cmd(s, IMK_CMD_NOOP, NULL, NULL);
+    out_is(s, ""); /* COMPRESS is a barrier */
+    feed(s, "A1 OK DEFLATE active\r\n\x01\x02* 9 EXISTS\r\n");
+    ev_is(s, "COMPRESSING:A1 DONE:A1:OK");
+    ev_is(s, "");
+    out_is(s, ""); /* nothing goes out uncompressed */
+    CHECK_INT(imk_session_compress_done(s, &rest, &rest_len), 0);
+    CHECK_MEM(rest, rest_len, "\x01\x02* 9 EXISTS\r\n", 14);
+    out_is(s, "A2 NOOP\r\n");
+    ev_is(s, ""); /* the handed-back bytes are not parsed */
+    feed(s, "* OK still here\r\nA2 OK\r\n");
+    ev_is(s, "NOTICE DONE:A2:OK");
+    CHECK_INT(imk_session_compress_done(s, NULL, NULL), IMK_ESTATE);
+
+    /* refused: nothing changes */
+    imk_session *t = mk(NULL);
+    feed(t, "* PREAUTH hi\r\n");
+    ev_is(t, "GREETING");
+    cmd(t, IMK_CMD_COMPRESS, NULL, "DEFLATE");
+    out_is(t, "A1 COMPRESS DEFLATE\r\n");
+    feed(t, "A1 NO [COMPRESSIONACTIVE] already\r\n* OK x\r\n");
+    ev_is(t, "DONE:A1:NO NOTICE");
+    CHECK_INT(imk_session_compress_done(t, NULL, NULL), IMK_ESTATE);
+    imk_session_free(t);
+    imk_session_free(s);
+}
+
 static void test_starttls_injection(void)
 {
     /* 1. bytes in the same read as the OK */
@@ -1128,6 +1228,8 @@ int main(void)
     RUN(test_capability_refresh);
     RUN(test_enable);
     RUN(test_starttls_injection);
+    RUN(test_stream_fetch);
+    RUN(test_compress_handoff);
     RUN(test_streamed_literal);
     RUN(test_auth_checks);
     RUN(test_idle_queued_done);
