@@ -4,9 +4,10 @@
 #
 #   make deps          install the Debian packages the project needs (as root)
 #   make build         warnings-as-errors build in build/
-#   make demo          build, then run `imapkit parse` on a real server session
+#   make demo          build, then two connections to a private Dovecot (tools/demo.sh)
 #   make check         the whole test suite (see "check" below)
 #   make bench         benchmarks in build-bench/ against their baselines
+#   make bench-fetch   whole jobs against peer clients on a private Dovecot
 #   make format        reformat every C file with clang-format
 #   make clean         remove the build directories
 
@@ -18,15 +19,21 @@ JOBS ?= 2
 FUZZ_SECONDS ?= 30
 
 DEB_PACKAGES := cmake gcc g++ clang clang-format make pkg-config \
-	libjansson-dev libetpan-dev libclang-rt-14-dev
+	libjansson-dev libetpan-dev libclang-rt-14-dev \
+	libssl-dev zlib1g-dev libgsasl-dev libuv1-dev libevent-dev \
+	openssl dovecot-imapd courier-base procps isync python3
 
-BUILD_DIRS := build build-asan build-fuzz build-bench
+# Courier-IMAP conflicts with dovecot-imapd, so its .deb is unpacked here
+# (DESIGN.md section 9) and run with courier-base's libraries.
+COURIER_DIR := .deps/courier
+
+BUILD_DIRS := build build-asan build-fuzz build-bench .deps
 
 # The C files under the formatter's and the checker's care.
 FORMAT_FILES = $(shell find include src tests bench -path tests/fuzz/corpus -prune -o \
 	-type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | LC_ALL=C sort)
 
-.PHONY: all deps build demo check bench format format-check fuzz-smoke clean \
+.PHONY: bench-fetch all deps deps-courier build demo check bench format format-check fuzz-smoke clean \
 	check-build check-asan check-source build-only bench-only
 
 all: build
@@ -49,12 +56,34 @@ deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt_install() { apt-get install -y --no-install-recommends $$missing; }; \
 	if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then apt-get update; fi; \
-	if ! apt_install; then apt-get update && apt_install; fi
+	# Installing dovecot or courier must not start system services (port 143 \
+	# stays free; tests start private servers): policy-rc.d 101 forbids it. \
+	made_policy=0; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1; \
+	fi; \
+	rc=0; apt_install || { apt-get update && apt_install; } || rc=$$?; \
+	[ $$made_policy -eq 0 ] || rm -f /usr/sbin/policy-rc.d; \
+	exit $$rc
+
+# Courier's imapd, unpacked (not installed) into $(COURIER_DIR).
+deps-courier:
+	@if [ -x $(COURIER_DIR)/usr/bin/imapd ]; then exit 0; fi; \
+	tmp=$$(mktemp -d); \
+	if (cd "$$tmp" && apt-get download courier-imap >/dev/null 2>&1) || \
+	   { [ "$$(id -u)" -eq 0 ] && apt-get update >/dev/null && (cd "$$tmp" && apt-get download courier-imap); }; then \
+		mkdir -p $(COURIER_DIR) && dpkg-deb -x "$$tmp"/courier-imap_*.deb $(COURIER_DIR); \
+		echo "deps: courier-imap unpacked into $(COURIER_DIR)"; \
+	else \
+		echo "deps: could not download courier-imap; the Courier tests will be skipped"; \
+	fi; \
+	rm -rf "$$tmp"
 
 # ---- build and demo ----------------------------------------------------------
 
 # Sub-makes keep the order (deps first) even under make -j.
 build: deps
+	@$(MAKE) --no-print-directory deps-courier
 	@$(MAKE) --no-print-directory build-only
 
 build-only:
@@ -62,7 +91,7 @@ build-only:
 	cmake --build build -j$(JOBS)
 
 demo: build
-	./build/imapkit parse samples/dovecot-session.txt
+	tools/demo.sh build
 
 # ---- check -------------------------------------------------------------------
 #
@@ -71,11 +100,13 @@ demo: build
 #   check-asan    clang + ASan + UBSan build in build-asan/, ctest (leaks detected)
 #   fuzz-smoke    every libFuzzer target for FUZZ_SECONDS over a copy of its corpus
 #   format-check  clang-format --dry-run --Werror
-#   check-source  tools/check-source (banned functions, raw allocation)
+#   check-source  tools/check-source (banned functions, raw allocation) and
+#                 tools/check-layers (DESIGN.md section 2 layering, by #include)
 
 CHECK_STAGES := check-build check-asan fuzz-smoke format-check check-source
 
 check: deps
+	@$(MAKE) --no-print-directory deps-courier
 	@passed=0; failed=0; failed_names=""; \
 	for stage in $(CHECK_STAGES); do \
 		echo "==== check: $$stage"; \
@@ -151,6 +182,7 @@ format-check:
 
 check-source:
 	tools/check-source
+	tools/check-layers
 
 # ---- benchmarks ------------------------------------------------------------------
 
@@ -169,6 +201,11 @@ bench-only:
 		echo "==== $${b##*/}"; \
 		"$$b"; \
 	done
+
+# The whole-job benchmark: a 20,000-message mailbox fetched from a private
+# Dovecot by imapkit, libetpan, Python imaplib and mbsync (bench/fetch/README.md).
+bench-fetch: deps build-only
+	bench/fetch/run.sh
 
 # ---- formatting and cleaning -------------------------------------------------------
 

@@ -69,9 +69,16 @@ typedef struct imk_str {
     X(IMK_ENOTSUP, -9, "not supported by the server's capabilities")                               \
     X(IMK_ECLOSED, -10,                                                                            \
       "the connection closed (or the server said BYE) before the command completed")               \
+    X(IMK_EAUTH, -11, "authentication failed")                                                     \
+    X(IMK_ESECURITY, -12,                                                                          \
+      "refused: it would weaken security (cleartext password, STARTTLS not offered, ...)")         \
+    X(IMK_EBUSY, -13, "the connection is busy: a blocking call cannot run inside a callback")      \
     X(IMK_EFATAL_BELOW, -100, "(boundary of the fatal error range)")                               \
     X(IMK_ENOMEM, -101, "out of memory")                                                           \
-    X(IMK_EPROTO, -102, "protocol framing lost: the stream cannot be resynchronised")
+    X(IMK_EPROTO, -102, "protocol framing lost: the stream cannot be resynchronised")              \
+    X(IMK_ETIMEDOUT, -103, "timed out: the server did not answer before the deadline")             \
+    X(IMK_ENET, -104, "the network connection failed (connect, read, write or tunnel)")            \
+    X(IMK_ETLS, -105, "TLS failed (handshake or certificate verification)")
 
 typedef enum imk_error {
 #define IMK_X_ENUM(name, value, message) name = value,

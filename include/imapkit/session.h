@@ -295,8 +295,10 @@ IMK_API void imk_session_sent(imk_session *s, size_t n);
 /* APPEND from a stream: when the head of the output is a streamed literal,
  * these bytes are its contents; returns how many were taken. */
 IMK_API size_t imk_session_stream_write(imk_session *s, const void *data, size_t len);
-/* Bytes still expected by imk_session_stream_write for the current streamed
- * literal (0 = none pending). */
+/* Bytes imk_session_stream_write expects now for the current streamed
+ * literal: 0 when none is pending, and also while a synchronizing literal
+ * still waits for the server's "+" (so nothing is read from the source of
+ * a literal the server may refuse). */
 IMK_API uint64_t imk_session_stream_pending(const imk_session *s);
 
 /* --- events --- */

@@ -517,7 +517,9 @@ size_t imk_session_stream_write(imk_session *s, const void *data, size_t len)
 
 uint64_t imk_session_stream_pending(const imk_session *s)
 {
-    return s->sending != NULL ? s->sending->stream_left : 0;
+    /* nothing is wanted while a synchronizing literal waits for "+": the
+     * caller must not read its source before the server accepted it */
+    return s->sending != NULL && !s->sending->wait_plus ? s->sending->stream_left : 0;
 }
 
 /* ---- events ---- */

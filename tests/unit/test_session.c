@@ -781,11 +781,12 @@ static void test_streamed_literal(void)
     CHECK_INT(imk_session_submit(s, op), 0);
     cmd(s, IMK_CMD_NOOP, NULL, NULL);
     out_is(s, "A1 APPEND INBOX {10}\r\n");
-    CHECK_INT(imk_session_stream_pending(s), 10);
-    /* before "+": nothing taken */
+    /* before "+": nothing wanted, nothing taken */
+    CHECK_INT(imk_session_stream_pending(s), 0);
     CHECK_INT(imk_session_stream_write(s, "0123456789", 10), 0);
     feed(s, "+ go\r\n");
     ev_is(s, "");
+    CHECK_INT(imk_session_stream_pending(s), 10);
     CHECK_INT(imk_session_stream_write(s, "0123", 4), 4);
     CHECK_INT(imk_session_stream_pending(s), 6);
     out_is(s, "0123");
