@@ -144,31 +144,33 @@ static int send_cmd(imk_conn *c, imk__login *L, imk_command_kind kind, const cha
     return imk__conn_submit_hook(c, op, hook, L);
 }
 
-static void compress_hook(imk_conn *c, imk__pend *p, const imk_session_event *ev, int err)
+/* What the hooks of the login's follow-up commands share: a failure ends
+ * the login; other events of the op are not theirs to handle (for COMPRESS,
+ * IMK_SE_COMPRESSING: the core switches the transport). 1 when `ev` is the
+ * op's DONE. */
+static int hook_done(imk_conn *c, imk__login *L, const imk_session_event *ev, int err)
 {
-    imk__login *L = p->ctx;
     if (ev == NULL || err < 0) {
         if (ev == NULL || ev->type == IMK_SE_DONE)
             finish(c, L, err < 0 ? err : IMK_ECLOSED, NULL);
-        return;
+        return 0;
     }
-    if (ev->type != IMK_SE_DONE)
-        return; /* IMK_SE_COMPRESSING: the core switched the transport */
+    return ev->type == IMK_SE_DONE;
+}
+
+static void compress_hook(imk_conn *c, imk__pend *p, const imk_session_event *ev, int err)
+{
+    imk__login *L = p->ctx;
     /* A refused COMPRESS leaves an uncompressed, working connection. */
-    finish(c, L, 0, imk_op_result(ev->op));
+    if (hook_done(c, L, ev, err))
+        finish(c, L, 0, imk_op_result(ev->op));
 }
 
 static void capability_hook(imk_conn *c, imk__pend *p, const imk_session_event *ev, int err)
 {
     imk__login *L = p->ctx;
-    if (ev == NULL || err < 0) {
-        if (ev == NULL || ev->type == IMK_SE_DONE)
-            finish(c, L, err < 0 ? err : IMK_ECLOSED, NULL);
-        return;
-    }
-    if (ev->type != IMK_SE_DONE)
-        return;
-    post_auth(c, L, imk_op_result(ev->op));
+    if (hook_done(c, L, ev, err))
+        post_auth(c, L, imk_op_result(ev->op));
 }
 
 static void post_auth(imk_conn *c, imk__login *L, const imk_result *res)
@@ -346,6 +348,8 @@ static int start_authenticate(imk_conn *c, imk__login *L)
     snprintf(L->mech, sizeof(L->mech), "%s", mech);
     const char *initial = NULL;
     int has_initial = imk__sasl_initial(L->sasl, &initial);
+    if (has_initial == IMK_ENOMEM)
+        return imk__conn_fail(c, IMK_ENOMEM, "AUTHENTICATE %s: out of memory", L->mech);
     if (has_initial < 0)
         return imk__conn_fail(c, IMK_EAUTH, "AUTHENTICATE %s with %s: %s", L->mech, c->peer,
                               imk__sasl_error(L->sasl));

@@ -74,7 +74,10 @@ static const char *verb(const imk_op *op)
 /* An appender failed: the encoder's message says what and why. */
 static int arg_failed(imk_op *op, int rc, const char *what, char *err, size_t errlen)
 {
-    return fail(err, errlen, rc, "%s: %s: %s", verb(op), what, imk_command_error(imk_op_args(op)));
+    const char *why = imk_command_error(imk_op_args(op));
+    if (why == NULL || why[0] == '\0')
+        why = imk_error_message(rc);
+    return fail(err, errlen, rc, "%s: %s: %s", verb(op), what, why);
 }
 
 /* Offered by the server, directly or as part of IMAP4rev2. */
@@ -888,6 +891,20 @@ static int entry_arg(imk_op *op, const char *entry, size_t i, char *err, size_t 
     return rc < 0 ? arg_failed(op, rc, "entry", err, errlen) : 0;
 }
 
+/* What GETMETADATA and SETMETADATA both require: a mailbox name ("" for
+ * the server), the METADATA capability that covers it, and some entries. */
+static int metadata_checks(imk_session *s, imk_op *op, const char *mailbox,
+                           const char *const *entries, size_t n, char *err, size_t errlen)
+{
+    int rc = need_str(op, mailbox, "the mailbox name (\"\" for the server)", err, errlen);
+    if (rc < 0 || (rc = need_metadata(s, mailbox, err, errlen)) < 0)
+        return rc;
+    if (n == 0 || entries == NULL)
+        return fail(err, errlen, IMK_EINVAL,
+                    "%s: name at least one entry (for example \"/shared/comment\")", verb(op));
+    return 0;
+}
+
 /*
  * RFC 5464 section 5:
  *   getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries
@@ -900,12 +917,9 @@ int imk__build_getmetadata(imk_session *s, imk_op *op, const char *mailbox,
                            const char *const *entries, size_t n, uint64_t maxsize, int depth,
                            char *err, size_t errlen)
 {
-    int rc = need_str(op, mailbox, "the mailbox name (\"\" for the server)", err, errlen);
-    if (rc < 0 || (rc = need_metadata(s, mailbox, err, errlen)) < 0)
+    int rc = metadata_checks(s, op, mailbox, entries, n, err, errlen);
+    if (rc < 0)
         return rc;
-    if (n == 0 || entries == NULL)
-        return fail(err, errlen, IMK_EINVAL,
-                    "GETMETADATA: name at least one entry (for example \"/shared/comment\")");
     if (depth != 0 && depth != 1 && depth != -1)
         return fail(err, errlen, IMK_EINVAL,
                     "GETMETADATA: depth is %d; it must be 0 (omitted), 1 or -1 (infinity)", depth);
@@ -944,12 +958,9 @@ int imk__build_setmetadata(imk_session *s, imk_op *op, const char *mailbox,
                            const char *const *entries, const char *const *values, size_t n,
                            char *err, size_t errlen)
 {
-    int rc = need_str(op, mailbox, "the mailbox name (\"\" for the server)", err, errlen);
-    if (rc < 0 || (rc = need_metadata(s, mailbox, err, errlen)) < 0)
+    int rc = metadata_checks(s, op, mailbox, entries, n, err, errlen);
+    if (rc < 0)
         return rc;
-    if (n == 0 || entries == NULL)
-        return fail(err, errlen, IMK_EINVAL,
-                    "SETMETADATA: name at least one entry (for example \"/shared/comment\")");
     if ((rc = mailbox_arg(op, mailbox, "mailbox name", err, errlen)) < 0 ||
         (rc = list_begin(op, err, errlen)) < 0)
         return rc;

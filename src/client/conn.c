@@ -339,6 +339,10 @@ int imk_conn_new(const imk_conn_options *opts, const imk_allocator *alloc, imk_c
             c->opts.io_timeout_ms = 60000;
         if (c->opts.call_timeout_ms < 0)
             c->opts.call_timeout_ms = 0;
+        if (failed) {
+            imk_conn_free(c);
+            return IMK_ENOMEM;
+        }
         if (c->host != NULL) {
             c->peer = c->host;
         } else {
@@ -347,10 +351,6 @@ int imk_conn_new(const imk_conn_options *opts, const imk_allocator *alloc, imk_c
             snprintf(c->peer_buf, sizeof(c->peer_buf), "tunnel \"%.*s%s\"", (int)(n > 60 ? 57 : n),
                      c->tunnel, n > 60 ? "..." : "");
             c->peer = c->peer_buf;
-        }
-        if (failed) {
-            imk_conn_free(c);
-            return IMK_ENOMEM;
         }
     }
     /* The view must exist from the start (imk_conn_view never returns
@@ -1234,6 +1234,13 @@ static void handle_event(imk_conn *c, const imk_session_event *ev)
     imk__conn_emit(c, ev);
 }
 
+/* The session's message for a failure, or the code's own. */
+static const char *session_why(imk_conn *c, int rc)
+{
+    const char *m = imk_session_error(c->s);
+    return m != NULL && m[0] != '\0' ? m : imk_error_message(rc);
+}
+
 /* Deliver events until the session needs input, something must be held,
  * or the connection closed. Returns 0 or the code it closed with. */
 static int dispatch(imk_conn *c)
@@ -1244,7 +1251,7 @@ static int dispatch(imk_conn *c)
         if (rc == 0)
             return 0;
         if (rc < 0)
-            return imk__conn_close(c, rc, "%s: %s", c->peer, imk_session_error(c->s));
+            return imk__conn_close(c, rc, "%s: %s", c->peer, session_why(c, rc));
         handle_event(c, &ev);
     }
     return c->phase == IMK__PH_CLOSED ? c->dead : 0;
@@ -1294,7 +1301,7 @@ static long read_some(imk_conn *c, size_t budget)
         trace_server(c, buf, (size_t)n);
         int rc = imk_session_commit(c->s, (size_t)n);
         if (rc < 0)
-            return imk__conn_close(c, rc, "%s: %s", c->peer, imk_session_error(c->s));
+            return imk__conn_close(c, rc, "%s: %s", c->peer, session_why(c, rc));
         c->io_mark = imk__conn_now();
         return n;
     }

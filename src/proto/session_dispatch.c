@@ -963,6 +963,14 @@ void imk__session_dispatch(imk_session *s, const imk_event *ev)
         return;
     case IMK_EVENT_ERROR:
         s->body_op = NULL;
+        if (ev->error->code == IMK_ENOMEM) {
+            /* The reader could not keep a response for want of memory: an
+             * EXISTS or a tagged completion may be gone, so neither the view
+             * nor the commands can be trusted any more. */
+            imk__session_fail(s, IMK_ENOMEM,
+                              "out of memory while parsing a response: the response was lost");
+            return;
+        }
         out = imk__session_push(s, IMK_SE_PROTOCOL_ERROR);
         if (out != NULL) {
             out->error = ev->error;

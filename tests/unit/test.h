@@ -6,13 +6,19 @@
  * file and line and carry on, so one run reports every broken assertion.
  *
  * failing_alloc: an imk_allocator that fails the Nth allocation (1-based;
- * 0 = never) and counts live blocks, for allocation-failure and leak tests.
+ * 0 = never) and every one after it, and counts live blocks, for
+ * allocation-failure and leak tests.
+ *
+ * Also shared: take_output_len() (the bytes a session has to send) and
+ * count_open_fds() (for descriptor leak checks, Linux /proc).
  */
 #ifndef IMK_TEST_H
 #define IMK_TEST_H
 
 #include "imapkit/common.h"
+#include "imapkit/session.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +128,50 @@ static inline imk_allocator failing_allocator(failing_alloc *fa, long fail_at)
     fa->fail_at = fail_at;
     imk_allocator a = {failing_malloc, failing_realloc, failing_free, fa};
     return a;
+}
+
+/* ---- what a session has to send ---- */
+
+/* Everything the session has to send now, taken (imk_session_sent), as a
+ * NUL-terminated malloc'd string; its length in *len_out when not NULL (it
+ * may hold NUL bytes). Aborts when memory runs out. */
+static inline char *take_output_len(imk_session *s, size_t *len_out)
+{
+    char *all = malloc(1);
+    size_t len = 0;
+    const char *p;
+    size_t n;
+    if (all == NULL)
+        abort();
+    while ((n = imk_session_output(s, &p)) > 0) {
+        char *b = realloc(all, len + n + 1);
+        if (b == NULL)
+            abort();
+        all = b;
+        memcpy(all + len, p, n);
+        len += n;
+        imk_session_sent(s, n);
+    }
+    all[len] = '\0';
+    if (len_out != NULL)
+        *len_out = len;
+    return all;
+}
+
+/* ---- descriptors ---- */
+
+/* The number of open descriptors of this process, or -1 (no /proc): only
+ * differences mean something (the count includes the directory's own). */
+static inline int count_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
 }
 
 #endif

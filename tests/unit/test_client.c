@@ -11,6 +11,10 @@
  * without sending anything more, A accepts the next connection, X closes.
  * A mismatch ends the child with a report the parent prints; every test
  * checks that its server followed the script to the end.
+ *
+ * The last test runs a whole session with allocation failure injected at
+ * every allocation (DESIGN.md section 9); its comment says what the API
+ * promises then and what is checked.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -322,18 +326,31 @@ static server server_start(const step *script)
     return srv;
 }
 
-/* The server must have followed its script to the end. */
-static void server_finish(server *srv)
+/* Wait for the server (killed first when `stop`): 0 when it followed its
+ * script to the end. Its report, if any, goes to why[0..cap) (why may be
+ * NULL). */
+static int server_reap(server *srv, int stop, char *why, size_t cap)
 {
     int status = 0;
+    if (stop)
+        kill(srv->pid, SIGKILL);
     waitpid(srv->pid, &status, 0);
     char buf[2100];
     ssize_t n = read(srv->report, buf, sizeof(buf) - 1);
     buf[n > 0 ? n : 0] = '\0';
     close(srv->report);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    if (buf[0] != '\0')
-        fprintf(stderr, "  fake server: %s\n", buf);
+    if (why != NULL)
+        snprintf(why, cap, "%s", buf);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* The server must have followed its script to the end. */
+static void server_finish(server *srv)
+{
+    char why[2100];
+    CHECK(server_reap(srv, 0, why, sizeof(why)) == 0);
+    if (why[0] != '\0')
+        fprintf(stderr, "  fake server: %s\n", why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -365,8 +382,9 @@ static void trace_free(trace_buf *t)
 
 static char portbuf[16];
 
-static imk_conn *conn_for(const server *srv, imk_security sec, int cleartext, int io_timeout,
-                          trace_buf *t)
+/* Options for a connection to a fake server on 127.0.0.1. */
+static imk_conn_options options_for(const server *srv, imk_security sec, int cleartext,
+                                    int io_timeout, trace_buf *t)
 {
     imk_conn_options o = IMK_CONN_OPTIONS_INIT;
     snprintf(portbuf, sizeof(portbuf), "%d", srv->port);
@@ -379,6 +397,13 @@ static imk_conn *conn_for(const server *srv, imk_security sec, int cleartext, in
         o.trace = trace_cb;
         o.trace_user = t;
     }
+    return o;
+}
+
+static imk_conn *conn_for(const server *srv, imk_security sec, int cleartext, int io_timeout,
+                          trace_buf *t)
+{
+    imk_conn_options o = options_for(srv, sec, cleartext, io_timeout, t);
     imk_conn *c = NULL;
     int rc = imk_conn_new(&o, NULL, &c);
     CHECK_INT(rc, 0);
@@ -397,7 +422,7 @@ static void on_event(imk_conn *c, const imk_session_event *ev, void *user)
     switch (ev->type) {
     case IMK_SE_EXISTS:
         e->exists++;
-        e->last_exists = ev->seq != 0 ? ev->seq : ev->old_count;
+        e->last_exists = (uint32_t)ev->count; /* the new number of messages */
         break;
     case IMK_SE_EXPUNGE:
         e->expunge++;
@@ -412,6 +437,48 @@ static void on_event(imk_conn *c, const imk_session_event *ev, void *user)
     default:
         break;
     }
+}
+
+/* Connected (cleartext transport) to a fake server, with `ev` (if not
+ * NULL) counting the events. */
+static imk_conn *open_conn(const server *srv, int io_timeout, events *ev)
+{
+    imk_conn *c = conn_for(srv, IMK_SECURITY_NONE, 0, io_timeout, NULL);
+    if (ev != NULL)
+        imk_conn_on_event(c, on_event, ev);
+    CHECK_INT(imk_conn_connect(c), 0);
+    return c;
+}
+
+/* ... and INBOX selected. */
+static imk_conn *open_inbox(const server *srv, int io_timeout, events *ev)
+{
+    imk_conn *c = open_conn(srv, io_timeout, ev);
+    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    return c;
+}
+
+/* Connected, cleartext passwords allowed (the trace in t, if not NULL). */
+static imk_conn *login_conn(const server *srv, trace_buf *t)
+{
+    imk_conn *c = conn_for(srv, IMK_SECURITY_NONE, 1, 0, t);
+    CHECK_INT(imk_conn_connect(c), 0);
+    return c;
+}
+
+static imk_auth joe_auth(const char *password)
+{
+    imk_auth a = IMK_AUTH_INIT;
+    a.user = "joe";
+    a.password = password;
+    return a;
+}
+
+/* The end of a test: the connection freed, the server's script done. */
+static void finish(imk_conn *c, server *srv)
+{
+    imk_conn_free(c);
+    server_finish(srv);
 }
 
 static long vm_hwm_kb(void)
@@ -473,13 +540,10 @@ static void test_login_command_flow(void)
     };
     server srv = server_start(script);
     trace_buf t = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 1, 0, &t);
-    CHECK_INT(imk_conn_connect(c), 0);
+    imk_conn *c = login_conn(&srv, &t);
     CHECK_STR(imk_conn_transport(c), "cleartext");
     CHECK(imk_conn_has_capability(c, "IDLE"));
-    imk_auth a = IMK_AUTH_INIT;
-    a.user = "joe";
-    a.password = "p w";
+    imk_auth a = joe_auth("p w");
     CHECK_INT(imk_conn_login(c, &a), 0);
     CHECK(imk_conn_has_capability(c, "UIDPLUS"));
     CHECK_INT(imk_session_state(imk_conn_session(c)), IMK_STATE_AUTHENTICATED);
@@ -493,8 +557,7 @@ static void test_login_command_flow(void)
     CHECK(t.c != NULL && strstr(t.c, "A2 LOGIN joe <redacted>\r\n") != NULL);
     CHECK(t.c != NULL && strstr(t.c, "p w") == NULL);
     CHECK(t.s != NULL && strstr(t.s, "A3 OK nothing\r\n") != NULL);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
     trace_free(&t);
 }
 
@@ -514,18 +577,14 @@ static void test_login_refused(void)
         END,
     };
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 1, 0, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
-    imk_auth a = IMK_AUTH_INIT;
-    a.user = "joe";
-    a.password = "secret";
+    imk_conn *c = login_conn(&srv, NULL);
+    imk_auth a = joe_auth("secret");
     CHECK_INT(imk_conn_login(c, &a), IMK_EAUTH);
     CHECK_STR(imk_conn_error(c), "LOGIN as \"joe\" refused by 127.0.0.1: [AUTHENTICATIONFAILED] "
                                  "Authentication failed.");
     CHECK_INT(imk_conn_login(c, &a), 0);
     CHECK(imk_conn_has_capability(c, "MOVE"));
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* imk_auth.mechanisms: "LOGIN-COMMAND" picks the LOGIN command over an
@@ -544,13 +603,10 @@ static void test_login_mechanism_choice(void)
         END,
     };
     server srv = server_start(script);
-    imk_auth a = IMK_AUTH_INIT;
-    a.user = "joe";
-    a.password = "secret";
+    imk_auth a = joe_auth("secret");
     a.mechanisms = "LOGIN-COMMAND";
     for (int round = 0; round < 2; round++) {
-        imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 1, 0, NULL);
-        CHECK_INT(imk_conn_connect(c), 0);
+        imk_conn *c = login_conn(&srv, NULL);
         CHECK_INT(imk_conn_login(c, &a), round == 0 ? 0 : IMK_ENOTSUP);
         if (round == 1)
             CHECK(strstr(imk_conn_error(c), "LOGINDISABLED") != NULL);
@@ -580,11 +636,8 @@ static void test_authenticate_plain(void)
     };
     server srv = server_start(script);
     trace_buf t = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 1, 0, &t);
-    imk_auth a = IMK_AUTH_INIT;
-    a.user = "joe";
-    a.password = "secret";
-    CHECK_INT(imk_conn_connect(c), 0);
+    imk_conn *c = login_conn(&srv, &t);
+    imk_auth a = joe_auth("secret");
     CHECK_INT(imk_conn_login(c, &a), 0);
     CHECK_INT(imk_conn_logout(c), 0);
     CHECK(t.c != NULL && strstr(t.c, "A1 AUTHENTICATE PLAIN <redacted>\r\n") != NULL);
@@ -595,8 +648,7 @@ static void test_authenticate_plain(void)
                                  "[AUTHENTICATIONFAILED] Authentication failed.");
     CHECK(t.c != NULL && strstr(t.c, "AGpvZQBzZWNyZXQ=") == NULL);
     CHECK(t.c != NULL && strstr(t.c, "\r\n<redacted>\r\n") != NULL);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
     trace_free(&t);
 }
 
@@ -627,8 +679,7 @@ static void test_starttls_not_offered(void)
                                  "cleartext (security=starttls)");
     CHECK_INT(imk_conn_connect(c), IMK_ESECURITY);
     CHECK(strstr(imk_conn_error(c), "PREAUTH") != NULL);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* Bytes after the STARTTLS OK, before the handshake, are refused as
@@ -648,8 +699,7 @@ static void test_starttls_injection(void)
     CHECK(rc == IMK_EPROTO || rc == IMK_ETLS);
     CHECK(strstr(imk_conn_error(c), "injection") != NULL || rc == IMK_ETLS);
     CHECK_INT(imk_conn_fd(c), -1);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* A password is never sent in cleartext unless allowed: nothing is sent. */
@@ -665,11 +715,8 @@ static void test_cleartext_refused(void)
     };
     server srv = server_start(script);
     for (int round = 0; round < 2; round++) {
-        imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-        CHECK_INT(imk_conn_connect(c), 0);
-        imk_auth a = IMK_AUTH_INIT;
-        a.user = "joe";
-        a.password = "secret";
+        imk_conn *c = open_conn(&srv, 0, NULL);
+        imk_auth a = joe_auth("secret");
         CHECK_INT(imk_conn_login(c, &a), IMK_ESECURITY);
         CHECK(strstr(imk_conn_error(c), "TLS") != NULL || strstr(imk_conn_error(c), "cleartext"));
         imk_conn_free(c);
@@ -693,8 +740,7 @@ static void test_bye_greeting(void)
     CHECK_INT(imk_conn_fd(c), -1);
     const imk_result *r = NULL;
     CHECK_INT(imk_conn_noop(c, &r), IMK_ESTATE);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* Nothing listens: the net's message names the host and the port. */
@@ -732,9 +778,7 @@ static void test_io_timeout_and_reconnect(void)
     };
     server srv = server_start(script);
     events ev = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 300, NULL);
-    imk_conn_on_event(c, on_event, &ev);
-    CHECK_INT(imk_conn_connect(c), 0);
+    imk_conn *c = open_conn(&srv, 300, &ev);
     const imk_result *r = NULL;
     CHECK_INT(imk_conn_select(c, "INBOX", NULL, &r), 0);
     CHECK_INT(imk_view_exists(imk_conn_view(c)), 3);
@@ -749,8 +793,7 @@ static void test_io_timeout_and_reconnect(void)
     CHECK_INT(imk_conn_connect(c), 0);
     CHECK_INT(imk_view_exists(imk_conn_view(c)), 0);
     CHECK_INT(imk_conn_noop(c, &r), 0);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* Implicit TLS with a server that accepts and never speaks: the handshake
@@ -768,8 +811,7 @@ static void test_tls_handshake_timeout(void)
     CHECK(cpu_ms() - cpu0 < 200);
     CHECK_STR(imk_conn_error(c),
               "no answer from 127.0.0.1 for 300 ms while waiting for the TLS handshake");
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* The call deadline ends a call even while bytes keep trickling in. */
@@ -787,14 +829,12 @@ static void test_call_timeout(void)
         END,
     };
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 10000, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
+    imk_conn *c = open_conn(&srv, 10000, NULL);
     imk_conn_set_call_timeout(c, 250);
     CHECK_INT(imk_conn_noop(c, NULL), IMK_ETIMEDOUT);
     CHECK(strstr(imk_conn_error(c), "call timeout of 250 ms") != NULL);
     CHECK(strstr(imk_conn_error(c), "NOOP (tag A1)") != NULL);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* The server closes in the middle of a literal: the iterator ends with
@@ -810,9 +850,7 @@ static void test_close_mid_literal(void)
         END,
     };
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
-    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    imk_conn *c = open_inbox(&srv, 0, NULL);
     imk_fetch_iter *it = NULL;
     CHECK_INT(imk_conn_fetch(c, 1, "1", "(UID BODY.PEEK[])", &it), 0);
     imk_fetch_item item;
@@ -833,8 +871,7 @@ static void test_close_mid_literal(void)
     CHECK_INT(imk_fetch_iter_end(it, &r), IMK_ECLOSED);
     CHECK(r == NULL);
     CHECK_INT(imk_conn_fd(c), -1);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* ------------------------------------------------------------------ */
@@ -850,10 +887,7 @@ static void test_unsolicited_expunge(void)
     };
     server srv = server_start(script);
     events ev = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-    imk_conn_on_event(c, on_event, &ev);
-    CHECK_INT(imk_conn_connect(c), 0);
-    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    imk_conn *c = open_inbox(&srv, 0, &ev);
     CHECK_INT(imk_view_exists(imk_conn_view(c)), 3);
     const imk_result *r = NULL;
     CHECK_INT(imk_conn_noop(c, &r), 0);
@@ -861,8 +895,7 @@ static void test_unsolicited_expunge(void)
     CHECK_INT(ev.last_expunge_seq, 2);
     CHECK_INT(ev.alerts, 1);
     CHECK_INT(imk_view_exists(imk_conn_view(c)), 2);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 static void test_idle_stop_on_change(void)
@@ -886,10 +919,7 @@ static void test_idle_stop_on_change(void)
     };
     server srv = server_start(script);
     events ev = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 400, NULL);
-    imk_conn_on_event(c, on_event, &ev);
-    CHECK_INT(imk_conn_connect(c), 0);
-    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    imk_conn *c = open_inbox(&srv, 400, &ev);
     CHECK_INT(ev.exists, 1); /* SELECT's EXISTS reaches the callback too */
     memset(&ev, 0, sizeof(ev));
     /* the io timeout (400 ms) does not apply while the server idles; the
@@ -905,8 +935,7 @@ static void test_idle_stop_on_change(void)
     CHECK_INT(imk_conn_idle(c, 600, 0), 0);
     CHECK(now_ms() - t0 >= 590);
     CHECK(cpu_ms() - cpu0 < 200); /* slept in poll() */
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* The IDLE is renewed (DONE, then IDLE again) at the refresh interval: 28
@@ -950,8 +979,7 @@ static void test_idle_renewal(void)
      * server idles */
     CHECK_INT(imk_conn_idle(c, -1, 0), 0);
     CHECK_INT(alerts, 1);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* Without IDLE: NOOP polling; a change ends it with stop_on_change. */
@@ -975,10 +1003,7 @@ static void test_idle_noop_fallback(void)
     };
     server srv = server_start(script);
     events ev = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-    imk_conn_on_event(c, on_event, &ev);
-    CHECK_INT(imk_conn_connect(c), 0);
-    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    imk_conn *c = open_inbox(&srv, 0, &ev);
     memset(&ev, 0, sizeof(ev));
     CHECK_INT(imk_conn_idle(c, 20000, 1), 0);
     CHECK_INT(ev.exists, 1);
@@ -989,8 +1014,7 @@ static void test_idle_noop_fallback(void)
     c->noop_interval_ms = 100;
     CHECK_INT(imk_conn_idle(c, 20000, 1), 0);
     CHECK_INT(ev.expunge, 1);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1018,9 +1042,7 @@ static void test_fetch_iterator_big(void)
         END,
     };
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
-    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    imk_conn *c = open_inbox(&srv, 0, NULL);
     long hwm0 = vm_hwm_kb();
     imk_fetch_iter *it = NULL;
     CHECK_INT(imk_conn_fetch(c, 1, "1:2", "(UID FLAGS BODY.PEEK[])", &it), 0);
@@ -1074,8 +1096,7 @@ static void test_fetch_iterator_big(void)
     fprintf(stderr, "  VmHWM before %ld kB, after %ld kB\n", hwm0, hwm1);
     CHECK(hwm0 > 0 && hwm1 - hwm0 < 4096); /* 10 MB went through */
     CHECK_INT(imk_conn_noop(c, NULL), 0);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* Stopping early: imk_fetch_iter_end drains the rest of the command. */
@@ -1094,10 +1115,7 @@ static void test_fetch_iterator_early_end(void)
     };
     server srv = server_start(script);
     events ev = {0};
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-    imk_conn_on_event(c, on_event, &ev);
-    CHECK_INT(imk_conn_connect(c), 0);
-    CHECK_INT(imk_conn_select(c, "INBOX", NULL, NULL), 0);
+    imk_conn *c = open_inbox(&srv, 0, &ev);
     imk_fetch_iter *it = NULL;
     CHECK_INT(imk_conn_fetch(c, 0, "1:3", "(BODY.PEEK[])", &it), 0);
     imk_fetch_item item;
@@ -1109,8 +1127,7 @@ static void test_fetch_iterator_early_end(void)
     CHECK_INT(imk_fetch_iter_end(it, &r), 0);
     CHECK(r != NULL && r->status == IMK_STATUS_OK);
     CHECK_INT(ev.expunge, 1);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1138,8 +1155,7 @@ static void test_append_stream_fd(void)
     }
     lseek(fd, 0, SEEK_SET);
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 0, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
+    imk_conn *c = open_conn(&srv, 0, NULL);
     imk_append_msg m = IMK_APPEND_MSG_INIT;
     m.size = 200000;
     m.fd = fd;
@@ -1192,8 +1208,7 @@ static void test_append_sync_literal_callback(void)
         END,
     };
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 0, 2000, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
+    imk_conn *c = open_conn(&srv, 2000, NULL);
     gen_reader g = {0, 300000, 9, 0};
     imk_append_msg m = IMK_APPEND_MSG_INIT;
     m.size = g.size;
@@ -1213,8 +1228,7 @@ static void test_append_sync_literal_callback(void)
      * one chunk: the session cannot tell yet whether "+" was seen.) */
     CHECK(g2.calls <= 1);
     CHECK_INT(imk_conn_noop(c, NULL), 0);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1382,6 +1396,7 @@ static void login_done(imk_conn *c, int err, const imk_result *res, void *user)
         ls->called_inside = 1;
 }
 
+/* Drive c (polling its descriptor) until *flag is set, for 5 s at most. */
 static void pump(imk_conn *c, const int *flag)
 {
     int64_t deadline = now_ms() + 5000;
@@ -1414,11 +1429,8 @@ static void test_async_login(void)
         END,
     };
     server srv = server_start(script);
-    imk_conn *c = conn_for(&srv, IMK_SECURITY_NONE, 1, 0, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
-    imk_auth a = IMK_AUTH_INIT;
-    a.user = "joe";
-    a.password = "secret";
+    imk_conn *c = login_conn(&srv, NULL);
+    imk_auth a = joe_auth("secret");
     login_state ls = {0, 0, 0, 0};
     ls.in_call = 1;
     CHECK_INT(imk_conn_login_async(c, &a, login_done, &ls), 0);
@@ -1430,8 +1442,7 @@ static void test_async_login(void)
     CHECK_INT(imk_session_state(imk_conn_session(c)), IMK_STATE_AUTHENTICATED);
     imk_conn_free(c);
 
-    c = conn_for(&srv, IMK_SECURITY_NONE, 1, 0, NULL);
-    CHECK_INT(imk_conn_connect(c), 0);
+    c = login_conn(&srv, NULL);
     memset(&ls, 0, sizeof(ls));
     ls.in_call = 1;
     CHECK_INT(imk_conn_login_async(c, &a, login_done, &ls), 0); /* PREAUTH */
@@ -1442,8 +1453,7 @@ static void test_async_login(void)
     CHECK_INT(ls.done, 1);
     CHECK_INT(ls.err, 0);
     CHECK(!ls.called_inside);
-    imk_conn_free(c);
-    server_finish(&srv);
+    finish(c, &srv);
 }
 
 /* An async command on a connection freed from the event callback. */
@@ -1480,14 +1490,7 @@ static void test_free_from_event_callback(void)
     imk_conn_on_event(c, free_on_event, &freed);
     CHECK_INT(imk_conn_connect(c), 0);
     CHECK_INT(imk_conn_noop_async(c, count_done, &closed), 0);
-    int64_t deadline = now_ms() + 5000;
-    while (!freed && now_ms() < deadline) {
-        struct pollfd pfd = {imk_conn_fd(c), POLLIN, 0};
-        if (imk_conn_events(c) & IMK_WANT_WRITE)
-            pfd.events |= POLLOUT;
-        poll(&pfd, 1, 200);
-        imk_conn_process(c, 0);
-    }
+    pump(c, &freed); /* c is gone once freed is set */
     CHECK(freed);
     CHECK_INT(closed, 1); /* the NOOP completed with IMK_ECLOSED in the free */
     server_finish(&srv);
@@ -1528,6 +1531,472 @@ static void test_tunnel(void)
     imk_conn_free(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* Allocation failure injected at every allocation                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * DESIGN.md section 9. One realistic session (LOGIN, SELECT, UID FETCH of
+ * two bodies through the iterator, STORE, APPEND from memory and streamed
+ * from a callback, IDLE ended by a change, LOGOUT) runs with an allocator
+ * that refuses allocation number N, for N = 1, 2, ... until a run ends
+ * without reaching N. What the API promises, and so what is checked:
+ *
+ *   - common.h: "An allocator may fail (return NULL) at any time: imapkit
+ *     then returns IMK_ENOMEM and leaks nothing." Every call returns what
+ *     it returns with a good allocator, or IMK_ENOMEM, and IMK_ENOMEM only
+ *     once an allocation was refused. No other code: a refusal must not
+ *     turn into IMK_EPROTO, IMK_ETIMEDOUT, IMK_ECLOSED, a wrong byte on the
+ *     wire (the fake server checks every one) or a wrong result.
+ *     imk_conn_new may return IMK_ENOMEM, with *out NULL.
+ *   - session.h: a command that completed "may also carry an error when
+ *     its data could not all be kept (... IMK_ENOMEM): the data fields then
+ *     hold what was kept". So a result whose `error` is IMK_ENOMEM (again
+ *     only after a refusal) has the right status and text, and its data is
+ *     not checked; with error 0 everything is checked.
+ *   - IMK_ENOMEM is in the fatal range: the object "is unusable and must be
+ *     freed" (common.h), "the connection is dead; free it or call
+ *     imk_conn_connect() again" (client.h). So, as an application would,
+ *     the session stops at the first call that returns IMK_ENOMEM (whose
+ *     imk_conn_error() must name the cause: "memory"); imk_fetch_iter_end
+ *     then returns the same code ("the error that ended the command").
+ *     While the allocator still refuses, a few more calls on the dead
+ *     object must refuse work safely: IMK_ENOMEM, or IMK_ESTATE when the
+ *     failure closed the connection (what every call gets on a closed
+ *     connection); imk_conn_logout may also return 0 ("LOGOUT and close. 0
+ *     also when the server just closed").
+ *   - imk_conn_free leaves no block allocated, no descriptor open (counted
+ *     in /proc/self/fd) and nothing for ASan to report.
+ *
+ * Two modes: "from N on" (test.h's failing_alloc: memory is exhausted) and
+ * "only N" (one refusal, later allocations succeed: a refusal the library
+ * absorbs must leave the rest of the session exactly right); each with the
+ * LOGIN command and with AUTHENTICATE PLAIN (SASL-IR). Every run is a
+ * child process, so that a crash is reported with its N and the runs go
+ * on; a failure prints the mode, N and the first broken promise (the call,
+ * what it returned, its message).
+ */
+
+/* "Only N": after its one refusal the allocator succeeds again. */
+static void *once_malloc(size_t size, void *user)
+{
+    failing_alloc *fa = user;
+    void *p = failing_malloc(size, user);
+    if (p == NULL && fa->failed)
+        fa->fail_at = 0;
+    return p;
+}
+
+static void *once_realloc(void *ptr, size_t size, void *user)
+{
+    failing_alloc *fa = user;
+    void *p = failing_realloc(ptr, size, user);
+    if (p == NULL && fa->failed)
+        fa->fail_at = 0;
+    return p;
+}
+
+typedef struct oom_run {
+    long n;       /* the allocation refused */
+    int one_shot; /* only the Nth (else every one from the Nth on) */
+    int sasl;     /* AUTHENTICATE PLAIN instead of the LOGIN command */
+    failing_alloc fa;
+    imk_conn *c;
+    events ev;
+    int stopped;       /* a call returned IMK_ENOMEM: the session ends */
+    int completed;     /* every step returned what a good allocator gives */
+    char problem[700]; /* the first broken promise of the run, or "" */
+} oom_run;
+
+static void oom_problem(oom_run *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void oom_problem(oom_run *r, const char *fmt, ...)
+{
+    if (r->problem[0] != '\0')
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->problem, sizeof(r->problem), fmt, ap);
+    va_end(ap);
+}
+
+#define OOM_EXPECT(r, cond)                                                                        \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            oom_problem((r), "line %d: %s", __LINE__, #cond);                                      \
+    } while (0)
+
+/* A call returned rc where a good allocator gives `want`. 1: it did (check
+ * its result and go on); 0: IMK_ENOMEM, the session stops. Anything else
+ * breaks the promise. */
+static int oom_ok(oom_run *r, const char *call, int rc, int want)
+{
+    if (rc == want)
+        return 1;
+    r->stopped = 1;
+    if (rc != IMK_ENOMEM)
+        oom_problem(r, "%s returned %s, expected %s or IMK_ENOMEM (%s)", call, imk_error_name(rc),
+                    imk_error_name(want), r->c != NULL ? imk_conn_error(r->c) : "");
+    else if (!r->fa.failed)
+        oom_problem(r, "%s returned IMK_ENOMEM, but no allocation was refused", call);
+    else if (r->c != NULL && strstr(imk_conn_error(r->c), "memory") == NULL)
+        oom_problem(r, "%s returned IMK_ENOMEM with the message \"%s\"", call,
+                    imk_conn_error(r->c));
+    return 0;
+}
+
+/* A result of a call that returned 0: 1 when its data is complete (check
+ * it), 0 when it carries IMK_ENOMEM (its data is what could be kept). */
+static int oom_result(oom_run *r, const char *call, const imk_result *res, imk_status status)
+{
+    if (res == NULL) {
+        oom_problem(r, "%s returned 0 without a result", call);
+        return 0;
+    }
+    if (res->status != status)
+        oom_problem(r, "%s: status %s, expected %s", call, imk_status_name(res->status),
+                    imk_status_name(status));
+    if (res->error == 0)
+        return 1;
+    if (res->error != IMK_ENOMEM || !r->fa.failed)
+        oom_problem(r, "%s: the result carries %s", call, imk_error_name(res->error));
+    return 0;
+}
+
+static int oom_login(oom_run *r)
+{
+    if (!oom_ok(r, "imk_conn_connect", imk_conn_connect(r->c), 0))
+        return 0;
+    imk_auth a = joe_auth("secret");
+    if (!oom_ok(r, "imk_conn_login", imk_conn_login(r->c, &a), 0))
+        return 0;
+    OOM_EXPECT(r, imk_conn_has_capability(r->c, "UIDPLUS"));
+    OOM_EXPECT(r, imk_session_state(imk_conn_session(r->c)) == IMK_STATE_AUTHENTICATED);
+    return 1;
+}
+
+static int oom_select(oom_run *r)
+{
+    const imk_result *res = NULL;
+    if (!oom_ok(r, "imk_conn_select", imk_conn_select(r->c, "INBOX", NULL, &res), 0))
+        return 0;
+    oom_result(r, "imk_conn_select", res, IMK_STATUS_OK);
+    const imk_view *v = imk_conn_view(r->c);
+    OOM_EXPECT(r, imk_view_exists(v) == 3);
+    OOM_EXPECT(r, imk_view_uidvalidity(v) == 7);
+    OOM_EXPECT(r, imk_view_uidnext(v) == 10);
+    OOM_EXPECT(r, imk_view_flags(v).count == 2);
+    return 1;
+}
+
+#define OOM_BODY1 "Subject: one\r\n\r\nfirst body\r\n"
+#define OOM_BODY2 "Subject: two\r\n\r\nsecond\r\n"
+
+static int oom_fetch(oom_run *r)
+{
+    imk_fetch_iter *it = NULL;
+    int rc = imk_conn_fetch(r->c, 1, "1:2", "(UID FLAGS BODY.PEEK[])", &it);
+    if (!oom_ok(r, "imk_conn_fetch", rc, 0)) {
+        OOM_EXPECT(r, it == NULL);
+        return 0;
+    }
+    static const char *const bodies[2] = {OOM_BODY1, OOM_BODY2};
+    char order[64], got[2][64];
+    size_t n_order = 0, len[2] = {0, 0};
+    uint32_t seq = 0;
+    imk_fetch_item item;
+    while ((rc = imk_fetch_iter_next(it, &item)) == 1) {
+        if (n_order < sizeof(order) - 1)
+            /* B D E M: the order of imk_fetch_item_type */
+            order[n_order++] = item.type <= IMK_FI_MESSAGE ? "BDEM"[item.type] : '?';
+        if (item.type == IMK_FI_BODY_BEGIN) {
+            seq = item.body->seq;
+            OOM_EXPECT(r, item.body->has_uid && item.body->uid == seq);
+        } else if (item.type == IMK_FI_BODY_DATA && seq >= 1 && seq <= 2 &&
+                   len[seq - 1] + item.len <= sizeof(got[0])) {
+            memcpy(got[seq - 1] + len[seq - 1], item.data, item.len);
+            len[seq - 1] += item.len;
+        } else if (item.type == IMK_FI_MESSAGE) {
+            OOM_EXPECT(r, item.msg->seq == seq && item.msg->uid == seq);
+            OOM_EXPECT(r, item.msg->flags.count == (seq == 1 ? 1u : 0u));
+        }
+    }
+    order[n_order] = '\0';
+    const imk_result *res = NULL;
+    int end = imk_fetch_iter_end(it, &res);
+    if (!oom_ok(r, "imk_fetch_iter_next", rc, 0)) {
+        if (end != rc)
+            oom_problem(r, "imk_fetch_iter_end returned %s after imk_fetch_iter_next's %s",
+                        imk_error_name(end), imk_error_name(rc));
+        return 0;
+    }
+    if (!oom_ok(r, "imk_fetch_iter_end", end, 0))
+        return 0;
+    oom_result(r, "imk_fetch_iter_end", res, IMK_STATUS_OK);
+    /* items in order, every byte as sent (a data item may come in pieces) */
+    size_t k = 0;
+    char merged[sizeof(order)];
+    for (size_t i = 0; i < n_order; i++)
+        if (order[i] != 'D' || k == 0 || merged[k - 1] != 'D')
+            merged[k++] = order[i];
+    merged[k] = '\0';
+    if (strcmp(merged, "BDEMBDEM") != 0)
+        oom_problem(r, "FETCH items \"%s\", expected \"BDEMBDEM\"", order);
+    for (int i = 0; i < 2; i++)
+        if (len[i] != strlen(bodies[i]) || memcmp(got[i], bodies[i], len[i]) != 0)
+            oom_problem(r, "FETCH body %d: %zu bytes, not as sent", i + 1, len[i]);
+    return 1;
+}
+
+static int oom_store(oom_run *r)
+{
+    static const char *const flags[] = {"\\Flagged"};
+    const imk_result *res = NULL;
+    int rc = imk_conn_store(r->c, 1, "2", "+FLAGS", flags, 1, 0, &res);
+    if (!oom_ok(r, "imk_conn_store", rc, 0))
+        return 0;
+    if (oom_result(r, "imk_conn_store", res, IMK_STATUS_OK))
+        OOM_EXPECT(r, res->fetch_count == 1 && res->fetches[0].uid == 2);
+    imk_view_message m;
+    OOM_EXPECT(r, imk_view_message_at(imk_conn_view(r->c), 2, &m) == 1 && m.flags_known &&
+                      m.flags.count == 1);
+    return 1;
+}
+
+static int oom_append(oom_run *r)
+{
+    static const char *const flags[] = {"\\Seen"};
+    imk_append_msg m = IMK_APPEND_MSG_INIT;
+    m.data = "hello world";
+    m.size = 11;
+    m.flags = flags;
+    m.n_flags = 1;
+    const imk_result *res = NULL;
+    if (!oom_ok(r, "imk_conn_append (memory)", imk_conn_append(r->c, "INBOX", &m, 1, &res), 0))
+        return 0;
+    if (oom_result(r, "imk_conn_append (memory)", res, IMK_STATUS_OK))
+        OOM_EXPECT(r, res->has_appenduid && res->uidvalidity == 7);
+    /* streamed: 100000 bytes read from a callback in 7000-byte pieces */
+    gen_reader g = {0, 100000, 3, 0};
+    imk_append_msg s = IMK_APPEND_MSG_INIT;
+    s.size = g.size;
+    s.read = gen_read;
+    s.read_user = &g;
+    if (!oom_ok(r, "imk_conn_append (stream)", imk_conn_append(r->c, "INBOX", &s, 1, &res), 0))
+        return 0;
+    if (oom_result(r, "imk_conn_append (stream)", res, IMK_STATUS_OK))
+        OOM_EXPECT(r, res->has_appenduid);
+    OOM_EXPECT(r, g.at == g.size);
+    OOM_EXPECT(r, imk_view_exists(imk_conn_view(r->c)) == 5);
+    return 1;
+}
+
+static int oom_idle(oom_run *r)
+{
+    if (!oom_ok(r, "imk_conn_idle", imk_conn_idle(r->c, 10000, 1), 0))
+        return 0;
+    OOM_EXPECT(r, imk_view_exists(imk_conn_view(r->c)) == 6);
+    return 1;
+}
+
+static int oom_logout(oom_run *r)
+{
+    if (!oom_ok(r, "imk_conn_logout", imk_conn_logout(r->c), 0))
+        return 0;
+    OOM_EXPECT(r, imk_conn_fd(r->c) == -1);
+    OOM_EXPECT(r, r->ev.exists == 4 && r->ev.last_exists == 6);
+    return 1;
+}
+
+/* A call on the dead object while the allocator still refuses. */
+static void oom_dead_call(oom_run *r, const char *call, int rc, int zero_ok)
+{
+    if (rc != IMK_ENOMEM && rc != IMK_ESTATE && !(zero_ok && rc == 0))
+        oom_problem(r, "%s on the dead connection returned %s", call, imk_error_name(rc));
+}
+
+static void oom_after_failure(oom_run *r)
+{
+    oom_dead_call(r, "imk_conn_noop", imk_conn_noop(r->c, NULL), 0);
+    oom_dead_call(r, "imk_conn_select", imk_conn_select(r->c, "INBOX", NULL, NULL), 0);
+    oom_dead_call(r, "imk_conn_logout", imk_conn_logout(r->c), 1);
+}
+
+/* The session after the login, the same whichever way it logged in. */
+#define OOM_SCRIPT_AFTER_LOGIN                                                                     \
+    C("A2 SELECT INBOX\r\n"),                                                                      \
+        S("* FLAGS (\\Seen \\Flagged)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n"                \
+          "* OK [UIDNEXT 10] ok\r\nA2 OK [READ-WRITE] selected\r\n"),                              \
+        C("A3 UID FETCH 1:2 (UID FLAGS BODY.PEEK[])\r\n"),                                         \
+        S("* 1 FETCH (UID 1 FLAGS (\\Seen) BODY[] {28}\r\n" OOM_BODY1 ")\r\n"                      \
+          "* 2 FETCH (UID 2 FLAGS () BODY[] {24}\r\n" OOM_BODY2 ")\r\nA3 OK fetched\r\n"),         \
+        C("A4 UID STORE 2 +FLAGS (\\Flagged)\r\n"),                                                \
+        S("* 2 FETCH (FLAGS (\\Flagged) UID 2)\r\nA4 OK stored\r\n"),                              \
+        C("A5 APPEND INBOX (\\Seen) {11+}\r\nhello world\r\n"),                                    \
+        S("* 4 EXISTS\r\nA5 OK [APPENDUID 7 10] appended\r\n"),                                    \
+        C("A6 APPEND INBOX {100000+}\r\n"), G(100000, 3), C("\r\n"),                               \
+        S("* 5 EXISTS\r\nA6 OK [APPENDUID 7 11] appended\r\n"), C("A7 IDLE\r\n"),                  \
+        S("+ idling\r\n* 6 EXISTS\r\n"), C("DONE\r\n"), S("A7 OK idle done\r\n"),                  \
+        C("A8 LOGOUT\r\n"), S("* BYE see you\r\nA8 OK bye\r\n"), EXPECT_EOF, END
+
+/* The LOGIN command (no AUTH= offered), or AUTHENTICATE PLAIN with SASL-IR. */
+static const step oom_script_login[] = {
+    S("* OK [CAPABILITY IMAP4rev1 IDLE LITERAL+ UIDPLUS] hello\r\n"),
+    C("A1 LOGIN joe secret\r\n"),
+    S("A1 OK [CAPABILITY IMAP4rev1 IDLE LITERAL+ UIDPLUS] in\r\n"),
+    OOM_SCRIPT_AFTER_LOGIN,
+};
+static const step oom_script_sasl[] = {
+    S("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN IDLE LITERAL+ UIDPLUS] hello\r\n"),
+    C("A1 AUTHENTICATE PLAIN AGpvZQBzZWNyZXQ=\r\n"),
+    S("A1 OK [CAPABILITY IMAP4rev1 IDLE LITERAL+ UIDPLUS] in\r\n"),
+    OOM_SCRIPT_AFTER_LOGIN,
+};
+
+/* One run: the session with allocation r->n refused. The trace is on, so
+ * that its redaction runs too: the password never shows. */
+static void oom_session(oom_run *r, const server *srv)
+{
+    static int (*const steps[])(oom_run *) = {oom_login,  oom_select, oom_fetch, oom_store,
+                                              oom_append, oom_idle,   oom_logout};
+    imk_allocator a = failing_allocator(&r->fa, r->n);
+    if (r->one_shot) {
+        a.malloc = once_malloc;
+        a.realloc = once_realloc;
+    }
+    trace_buf t = {0};
+    imk_conn_options o = options_for(srv, IMK_SECURITY_NONE, 1, 5000, &t);
+    imk_conn *c = NULL;
+    int rc = imk_conn_new(&o, &a, &c);
+    if (!oom_ok(r, "imk_conn_new", rc, 0)) {
+        OOM_EXPECT(r, c == NULL);
+        return;
+    }
+    r->c = c;
+    imk_conn_on_event(c, on_event, &r->ev);
+    size_t i = 0;
+    while (i < sizeof(steps) / sizeof(steps[0]) && steps[i](r))
+        i++;
+    r->completed = i == sizeof(steps) / sizeof(steps[0]);
+    if (r->stopped && !r->one_shot)
+        oom_after_failure(r);
+    imk_conn_free(c);
+    r->c = NULL;
+    OOM_EXPECT(r, t.c == NULL ||
+                      (strstr(t.c, "secret") == NULL && strstr(t.c, "AGpvZQBzZWNyZXQ=") == NULL));
+    trace_free(&t);
+}
+
+/* What a run reports to the parent. */
+typedef struct oom_outcome {
+    int last; /* no allocation was refused: N went past the session's count */
+    char problem[700];
+} oom_outcome;
+
+/* One run, from the allocator to the server's end and the counts. */
+static void oom_run_checked(long n, int one_shot, int sasl, oom_outcome *out)
+{
+    oom_run r;
+    memset(&r, 0, sizeof(r));
+    r.n = n;
+    r.one_shot = one_shot;
+    r.sasl = sasl;
+    int fds0 = count_open_fds();
+    server srv = server_start(sasl ? oom_script_sasl : oom_script_login);
+    oom_session(&r, &srv);
+    if (r.completed) {
+        /* the server's script must have run to the end */
+        char why[2100];
+        if (server_reap(&srv, 0, why, sizeof(why)) != 0)
+            oom_problem(&r, "the fake server: %s", why);
+    } else {
+        server_reap(&srv, 1, NULL, 0);
+    }
+    if (r.fa.live != 0)
+        oom_problem(&r, "%ld blocks still allocated after imk_conn_free", r.fa.live);
+    int fds1 = count_open_fds();
+    if (fds1 != fds0)
+        oom_problem(&r, "%d descriptors open before, %d after", fds0, fds1);
+    out->last = !r.fa.failed;
+    if (out->last && !r.completed)
+        oom_problem(&r, "the session did not complete without a refusal");
+    snprintf(out->problem, sizeof(out->problem), "%s", r.problem);
+}
+
+/* The run in a child process, so that a crash is reported with its N and
+ * the runs go on; a run that hangs is ended by alarm(). */
+static void oom_run_forked(long n, int one_shot, int sasl, oom_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    int p[2];
+    if (pipe(p) < 0) {
+        snprintf(out->problem, sizeof(out->problem), "pipe: %s", strerror(errno));
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* its own process group: the server it forks goes with it even
+         * when it crashes */
+        setpgid(0, 0);
+        close(p[0]);
+        alarm(120);
+        oom_outcome o;
+        memset(&o, 0, sizeof(o));
+        oom_run_checked(n, one_shot, sasl, &o);
+        _exit(write_all(p[1], (const char *)&o, sizeof(o)) == 0 ? 0 : 3);
+    }
+    close(p[1]);
+    setpgid(pid, pid); /* also here: whichever runs first */
+    int status = 0;
+    waitpid(pid, &status, 0);
+    kill(-pid, SIGKILL); /* a server left behind by a crash */
+    /* The outcome was written before the child exited (a server left
+     * behind may still hold the pipe open: do not wait for its end). */
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    ssize_t got = read(p[0], out, sizeof(*out));
+    close(p[0]);
+    if (WIFSIGNALED(status))
+        snprintf(out->problem, sizeof(out->problem), "the run died of signal %d (%s)",
+                 WTERMSIG(status),
+                 WTERMSIG(status) == SIGALRM ? "it hung" : "a sanitizer report, if any, is above");
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)sizeof(*out))
+        snprintf(out->problem, sizeof(out->problem),
+                 "the run exited with status %d (a sanitizer report above?)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* Runs N = 1, 2, ... in one mode; returns the number of runs. */
+static long oom_mode(int one_shot, int sasl)
+{
+    int reported = 0;
+    for (long n = 1; n < 100000; n++) {
+        oom_outcome o;
+        oom_run_forked(n, one_shot, sasl, &o);
+        CHECK(o.problem[0] == '\0');
+        if (o.problem[0] != '\0' && reported++ < 20)
+            fprintf(stderr, "  %s, %s N=%ld: %s\n", sasl ? "AUTHENTICATE" : "LOGIN",
+                    one_shot ? "only" : "from", n, o.problem);
+        if (o.last) {
+            fprintf(stderr, "  %s, allocation N %s: %ld runs\n", sasl ? "AUTHENTICATE" : "LOGIN",
+                    one_shot ? "only" : "and every later one refused", n);
+            return n;
+        }
+    }
+    CHECK(0); /* never completed */
+    return 0;
+}
+
+static void test_alloc_failure_session(void)
+{
+    for (int sasl = 0; sasl < 2; sasl++)
+        for (int one_shot = 0; one_shot < 2; one_shot++)
+            CHECK(oom_mode(one_shot, sasl) > 1);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1556,5 +2025,6 @@ int main(void)
     RUN(test_async_login);
     RUN(test_free_from_event_callback);
     RUN(test_tunnel);
+    RUN(test_alloc_failure_session);
     return test_finish();
 }

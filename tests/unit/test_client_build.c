@@ -44,29 +44,6 @@ static void drain(imk_session *s)
         ;
 }
 
-/* Everything to send now (malloc'd, NUL-terminated; may hold NUL). */
-static char *take_output(imk_session *s, size_t *len_out)
-{
-    char *all = malloc(1);
-    size_t len = 0;
-    const char *p;
-    size_t n;
-    if (all == NULL)
-        abort();
-    while ((n = imk_session_output(s, &p)) > 0) {
-        char *b = realloc(all, len + n + 1);
-        if (b == NULL)
-            abort();
-        all = b;
-        memcpy(all + len, p, n);
-        len += n;
-        imk_session_sent(s, n);
-    }
-    all[len] = '\0';
-    *len_out = len;
-    return all;
-}
-
 /* Complete the op that is on the wire with a tagged OK. */
 static void complete(imk_session *s, const char *tag)
 {
@@ -74,6 +51,15 @@ static void complete(imk_session *s, const char *tag)
     snprintf(line, sizeof(line), "%s OK done\r\n", tag);
     feed(s, line);
     drain(s);
+}
+
+/* Submit `op` (its bytes are not what the test is about: they are taken
+ * unseen); its tag goes to tag[32]. */
+static void submit_unseen(imk_session *s, imk_op *op, char *tag)
+{
+    snprintf(tag, 32, "%s", imk_op_tag(op));
+    CHECK_INT(imk_session_submit(s, op), 0);
+    free(take_output_len(s, NULL));
 }
 
 /* A session in the authenticated state whose capabilities are `caps`
@@ -96,10 +82,7 @@ static imk_session *mk(const char *caps, const char *enable)
         CHECK_INT(imk_session_command(s, IMK_CMD_ENABLE, &op), 0);
         CHECK_INT(imk_command_atom(imk_op_args(op), enable), 0);
         char tag[32];
-        snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-        CHECK_INT(imk_session_submit(s, op), 0);
-        size_t len;
-        free(take_output(s, &len));
+        submit_unseen(s, op, tag);
         snprintf(line, sizeof(line), "* ENABLED %s\r\n", enable);
         feed(s, line);
         complete(s, tag);
@@ -115,10 +98,7 @@ static void select_inbox(imk_session *s)
     CHECK_INT(imk_session_command(s, IMK_CMD_SELECT, &op), 0);
     CHECK_INT(imk_op_mailbox(op, "INBOX", 5), 0);
     char tag[32];
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    CHECK_INT(imk_session_submit(s, op), 0);
-    size_t len;
-    free(take_output(s, &len));
+    submit_unseen(s, op, tag);
     complete(s, tag);
     CHECK_INT(imk_session_state(s), IMK_STATE_SELECTED);
 }
@@ -151,7 +131,7 @@ static void wire_is_len(imk_session *s, imk_op *op, const char *expect, size_t e
         return;
     }
     size_t len;
-    char *out = take_output(s, &len);
+    char *out = take_output_len(s, &len);
     int before = test_failures;
     CHECK_MEM(out, len, want, tl + 1 + expect_len);
     if (test_failures != before)
@@ -159,6 +139,31 @@ static void wire_is_len(imk_session *s, imk_op *op, const char *expect, size_t e
     free(out);
     if (finish)
         complete(s, tag);
+}
+
+/* Submit; what goes on the wire now is "<tag> " + `expect` (a string
+ * literal), and the command is not completed: a literal waits for "+", the
+ * core streams the rest, or the test answers. The tag goes to tag[32]. */
+#define ON_WIRE(s, op, tag, expect)                                                                \
+    do {                                                                                           \
+        snprintf((tag), 32, "%s", imk_op_tag(op));                                                 \
+        wire_is_len((s), (op), (expect), sizeof(expect) - 1, 0, __LINE__);                         \
+    } while (0)
+
+/* The server's "+": the rest of the command may go. */
+static void go_ahead(imk_session *s)
+{
+    feed(s, "+ go\r\n");
+    drain(s);
+}
+
+/* The rest of the command is `expect`; the tagged OK completes it. */
+static void rest_is(imk_session *s, const char *tag, const char *expect)
+{
+    char *out = take_output_len(s, NULL);
+    CHECK_STR(out, expect);
+    free(out);
+    complete(s, tag);
 }
 
 /* The builder returned 0 and the whole command is `expect`. */
@@ -188,6 +193,32 @@ static void wire_is_len(imk_session *s, imk_op *op, const char *expect, size_t e
     } while (0)
 
 #define E err, sizeof(err)
+
+/* Tables of refusals: each case begins an op of `kind`, runs a builder
+ * on the case's arguments, and expects REFUSED with its code and part. */
+typedef struct refusal {
+    const char *a, *b; /* the builder's arguments, in its order */
+    uint64_t n;
+    int code;
+    const char *part;
+} refusal;
+
+typedef int (*refusal_build)(imk_session *s, imk_op *op, const refusal *r);
+
+static void check_refusals(imk_session *s, imk_command_kind kind, refusal_build build,
+                           const refusal *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        imk_op *op = begin(s, kind);
+        int before = test_failures;
+        REFUSED(s, op, build(s, op, &table[i]), table[i].code, table[i].part);
+        if (test_failures != before)
+            fprintf(stderr, "  (table case %zu)\n", i);
+    }
+}
+
+#define REFUSALS(s, kind, build, table)                                                            \
+    check_refusals((s), (kind), (build), (table), sizeof(table) / sizeof((table)[0]))
 
 /* ---- session commands ---- */
 
@@ -238,15 +269,9 @@ static void test_id(void)
     op = begin(s, IMK_CMD_ID);
     CHECK_INT(imk__build_id(s, op, inj, 1, E), 0);
     char tag[32];
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    wire_is_len(s, op, "ID (\"name\" {12}\r\n", 17, 0, __LINE__);
-    feed(s, "+ go\r\n");
-    drain(s);
-    size_t len;
-    char *out = take_output(s, &len);
-    CHECK_STR(out, "x\r\nA9 LOGOUT)\r\n");
-    free(out);
-    complete(s, tag);
+    ON_WIRE(s, op, tag, "ID (\"name\" {12}\r\n");
+    go_ahead(s);
+    rest_is(s, tag, "x\r\nA9 LOGOUT)\r\n");
     /* RFC 2971 limits */
     const char *longkey[] = {"0123456789012345678901234567890", "v"};
     op = begin(s, IMK_CMD_ID);
@@ -347,6 +372,11 @@ static void test_list(void)
     imk_session_free(s);
 }
 
+static int status_build(imk_session *s, imk_op *op, const refusal *r)
+{
+    return imk__build_status(s, op, r->a, r->b, E);
+}
+
 static void test_status(void)
 {
     imk_session *s = mk("LITERAL+", NULL);
@@ -361,21 +391,16 @@ static void test_status(void)
     op = begin(s, IMK_CMD_STATUS);
     SENT(s, op, imk__build_status(s, op, "a\r\nb", "MESSAGES", E),
          "STATUS a&AA0ACg-b (MESSAGES)\r\n");
-    op = begin(s, IMK_CMD_STATUS);
-    REFUSED(s, op, imk__build_status(s, op, "INBOX", NULL, E), IMK_EINVAL, "items is NULL");
-    op = begin(s, IMK_CMD_STATUS);
-    REFUSED(s, op, imk__build_status(s, op, "INBOX", "  ", E), IMK_EINVAL, "no status items given");
-    op = begin(s, IMK_CMD_STATUS);
-    REFUSED(s, op, imk__build_status(s, op, NULL, "MESSAGES", E), IMK_EINVAL, "NULL");
-    op = begin(s, IMK_CMD_STATUS);
-    REFUSED(s, op, imk__build_status(s, op, "INBOX", "MESSAGES HIGHESTMODSEQ", E), IMK_ENOTSUP,
-            "STATUS: CONDSTORE is not offered");
-    op = begin(s, IMK_CMD_STATUS);
-    REFUSED(s, op, imk__build_status(s, op, "INBOX", "SIZE", E), IMK_ENOTSUP,
-            "STATUS=SIZE is not offered");
-    op = begin(s, IMK_CMD_STATUS);
-    REFUSED(s, op, imk__build_status(s, op, "INBOX", "MESSAGES \"X\"", E), IMK_EINVAL,
-            "status items");
+    /* mailbox, items */
+    static const refusal status_refused[] = {
+        {"INBOX", NULL, 0, IMK_EINVAL, "items is NULL"},
+        {"INBOX", "  ", 0, IMK_EINVAL, "no status items given"},
+        {NULL, "MESSAGES", 0, IMK_EINVAL, "NULL"},
+        {"INBOX", "MESSAGES HIGHESTMODSEQ", 0, IMK_ENOTSUP, "STATUS: CONDSTORE is not offered"},
+        {"INBOX", "SIZE", 0, IMK_ENOTSUP, "STATUS=SIZE is not offered"},
+        {"INBOX", "MESSAGES \"X\"", 0, IMK_EINVAL, "status items"},
+    };
+    REFUSALS(s, IMK_CMD_STATUS, status_build, status_refused);
     imk_session_free(s);
 
     s = mk("CONDSTORE STATUS=SIZE", NULL);
@@ -564,7 +589,8 @@ static void test_append_inline(void)
     m.binary = 1;
     op = begin(s, IMK_CMD_APPEND);
     CHECK_INT(imk__build_append(s, op, "INBOX", &m, 0, E), 0);
-    wire_is_len(s, op, "APPEND INBOX ~{3+}\r\na\0b\r\n", 25, 1, __LINE__);
+    static const char literal8[] = "APPEND INBOX ~{3+}\r\na\0b\r\n";
+    wire_is_len(s, op, literal8, sizeof(literal8) - 1, 1, __LINE__);
     imk_session_free(s);
 
     /* without LITERAL+: a synchronizing literal waits for "+" */
@@ -572,15 +598,9 @@ static void test_append_inline(void)
     op = begin(s, IMK_CMD_APPEND);
     CHECK_INT(imk__build_append(s, op, "Drafts", &m2, 0, E), 0);
     char tag[32];
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    wire_is_len(s, op, "APPEND Drafts {1}\r\n", 19, 0, __LINE__);
-    feed(s, "+ go\r\n");
-    drain(s);
-    size_t len;
-    char *out = take_output(s, &len);
-    CHECK_STR(out, "x\r\n");
-    free(out);
-    complete(s, tag);
+    ON_WIRE(s, op, tag, "APPEND Drafts {1}\r\n");
+    go_ahead(s);
+    rest_is(s, tag, "x\r\n");
     imk_session_free(s);
 }
 
@@ -618,12 +638,11 @@ static void test_append_streamed(void)
     imk_op *op = begin(s, IMK_CMD_APPEND);
     CHECK_INT(imk__build_append(s, op, "INBOX", &m, 0, E), 0);
     char tag[32];
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    wire_is_len(s, op, "APPEND INBOX {65537+}\r\n", 23, 0, __LINE__);
+    ON_WIRE(s, op, tag, "APPEND INBOX {65537+}\r\n");
     CHECK_INT(imk_session_stream_pending(s), 65537);
     CHECK_INT(imk_session_stream_write(s, big, sizeof(big)), 65537);
     size_t len;
-    char *out = take_output(s, &len);
+    char *out = take_output_len(s, &len);
     CHECK_INT(len, 65537 + 2);
     CHECK(len == 65539 && memcmp(out + 65537, "\r\n", 2) == 0);
     free(out);
@@ -636,14 +655,10 @@ static void test_append_streamed(void)
     CHECK_INT(imk__append_inline(&f), 0);
     op = begin(s, IMK_CMD_APPEND);
     CHECK_INT(imk__build_append(s, op, "INBOX", &f, 0, E), 0);
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    wire_is_len(s, op, "APPEND INBOX {10+}\r\n", 20, 0, __LINE__);
+    ON_WIRE(s, op, tag, "APPEND INBOX {10+}\r\n");
     CHECK_INT(imk_session_stream_pending(s), 10);
     CHECK_INT(imk_session_stream_write(s, "0123456789", 10), 10);
-    out = take_output(s, &len);
-    CHECK_STR(out, "0123456789\r\n");
-    free(out);
-    complete(s, tag);
+    rest_is(s, tag, "0123456789\r\n");
 
     /* no source at all */
     imk_append_msg none = IMK_APPEND_MSG_INIT;
@@ -657,16 +672,11 @@ static void test_append_streamed(void)
     s = mk("IMAP4rev1", NULL);
     op = begin(s, IMK_CMD_APPEND);
     CHECK_INT(imk__build_append(s, op, "INBOX", &f, 0, E), 0);
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    wire_is_len(s, op, "APPEND INBOX {10}\r\n", 19, 0, __LINE__);
+    ON_WIRE(s, op, tag, "APPEND INBOX {10}\r\n");
     CHECK_INT(imk_session_stream_write(s, "0123456789", 10), 0);
-    feed(s, "+ go\r\n");
-    drain(s);
+    go_ahead(s);
     CHECK_INT(imk_session_stream_write(s, "0123456789", 10), 10);
-    out = take_output(s, &len);
-    CHECK_STR(out, "0123456789\r\n");
-    free(out);
-    complete(s, tag);
+    rest_is(s, tag, "0123456789\r\n");
     imk_session_free(s);
 }
 
@@ -786,8 +796,7 @@ static void test_search(void)
     op = begin(s, IMK_CMD_UID_SEARCH);
     CHECK_INT(imk__build_search(s, op, "UNSEEN", NULL, 0, E), 0);
     char tag[32];
-    snprintf(tag, sizeof(tag), "%s", imk_op_tag(op));
-    wire_is_len(s, op, "UID SEARCH RETURN (ALL) UNSEEN\r\n", 32, 0, __LINE__);
+    ON_WIRE(s, op, tag, "UID SEARCH RETURN (ALL) UNSEEN\r\n");
     char line[128];
     snprintf(line, sizeof(line), "* ESEARCH (TAG \"%s\") UID ALL 3:5,9\r\n%s OK done\r\n", tag,
              tag);
@@ -821,6 +830,16 @@ static void test_search(void)
     imk_session_free(s);
 }
 
+static int sort_build(imk_session *s, imk_op *op, const refusal *r)
+{
+    return imk__build_sort(s, op, r->a, "ALL", NULL, 0, E);
+}
+
+static int thread_build(imk_session *s, imk_op *op, const refusal *r)
+{
+    return imk__build_thread(s, op, r->a, "ALL", NULL, 0, E);
+}
+
 static void test_sort_thread(void)
 {
     imk_session *s = mk("SORT THREAD=REFERENCES LITERAL+", NULL);
@@ -832,31 +851,27 @@ static void test_sort_thread(void)
     op = begin(s, IMK_CMD_UID_SORT);
     SENT(s, op, imk__build_sort(s, op, "(SUBJECT)", "SUBJECT %s", utf, 1, E),
          "UID SORT (SUBJECT) UTF-8 SUBJECT {5+}\r\ncaf\xc3\xa9\r\n");
-    op = begin(s, IMK_CMD_SORT);
-    REFUSED(s, op, imk__build_sort(s, op, "DATE REVERSE", "ALL", NULL, 0, E), IMK_EINVAL,
-            "end with REVERSE");
-    op = begin(s, IMK_CMD_SORT);
-    REFUSED(s, op, imk__build_sort(s, op, "REVERSE REVERSE DATE", "ALL", NULL, 0, E), IMK_EINVAL,
-            "REVERSE twice");
-    op = begin(s, IMK_CMD_SORT);
-    REFUSED(s, op, imk__build_sort(s, op, "DISPLAYFROM", "ALL", NULL, 0, E), IMK_ENOTSUP,
-            "SORT=DISPLAY is not offered");
-    op = begin(s, IMK_CMD_SORT);
-    REFUSED(s, op, imk__build_sort(s, op, "DATE\r\n", "ALL", NULL, 0, E), IMK_EINVAL, "sort keys");
-    op = begin(s, IMK_CMD_SORT);
-    REFUSED(s, op, imk__build_sort(s, op, NULL, "ALL", NULL, 0, E), IMK_EINVAL, "NULL");
+    /* SORT: sort keys (criteria ALL) */
+    static const refusal sort_refused[] = {
+        {"DATE REVERSE", NULL, 0, IMK_EINVAL, "end with REVERSE"},
+        {"REVERSE REVERSE DATE", NULL, 0, IMK_EINVAL, "REVERSE twice"},
+        {"DISPLAYFROM", NULL, 0, IMK_ENOTSUP, "SORT=DISPLAY is not offered"},
+        {"DATE\r\n", NULL, 0, IMK_EINVAL, "sort keys"},
+        {NULL, NULL, 0, IMK_EINVAL, "NULL"},
+    };
+    REFUSALS(s, IMK_CMD_SORT, sort_build, sort_refused);
     op = begin(s, IMK_CMD_THREAD);
     SENT(s, op, imk__build_thread(s, op, "REFERENCES", "SINCE 1-Jan-2026", NULL, 0, E),
          "THREAD REFERENCES US-ASCII SINCE 1-Jan-2026\r\n");
     op = begin(s, IMK_CMD_UID_THREAD);
     SENT(s, op, imk__build_thread(s, op, "references", "FROM %s", utf, 1, E),
          "UID THREAD references UTF-8 FROM {5+}\r\ncaf\xc3\xa9\r\n");
-    op = begin(s, IMK_CMD_THREAD);
-    REFUSED(s, op, imk__build_thread(s, op, "ORDEREDSUBJECT", "ALL", NULL, 0, E), IMK_ENOTSUP,
-            "THREAD=ORDEREDSUBJECT is not offered");
-    op = begin(s, IMK_CMD_THREAD);
-    REFUSED(s, op, imk__build_thread(s, op, "REFS\r\nX", "ALL", NULL, 0, E), IMK_EINVAL,
-            "algorithm must be a name");
+    /* THREAD: algorithm (criteria ALL) */
+    static const refusal thread_refused[] = {
+        {"ORDEREDSUBJECT", NULL, 0, IMK_ENOTSUP, "THREAD=ORDEREDSUBJECT is not offered"},
+        {"REFS\r\nX", NULL, 0, IMK_EINVAL, "algorithm must be a name"},
+    };
+    REFUSALS(s, IMK_CMD_THREAD, thread_build, thread_refused);
     imk_session_free(s);
 
     s = mk("SORT=DISPLAY SORT", NULL);
@@ -876,6 +891,17 @@ static void test_sort_thread(void)
 
 /* ---- messages ---- */
 
+static int fetch_build(imk_session *s, imk_op *op, const refusal *r)
+{
+    return imk__build_fetch(s, op, r->a, r->b, E);
+}
+
+static int store_build(imk_session *s, imk_op *op, const refusal *r)
+{
+    const char *flag[] = {r->b};
+    return imk__build_store(s, op, "1", r->a, flag, 1, r->n, E);
+}
+
 static void test_fetch_store_copy(void)
 {
     imk_session *s = mk("LITERAL+ UIDPLUS", NULL);
@@ -887,26 +913,18 @@ static void test_fetch_store_copy(void)
     op = begin(s, IMK_CMD_FETCH);
     SENT(s, op, imk__build_fetch(s, op, "2,4", "UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]", E),
          "FETCH 2,4 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "1", "FLAGS\r\nA9 LOGOUT", E), IMK_EINVAL,
-            "fetch items");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "1", "BODY[] {5}", E), IMK_EINVAL, "'{'");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "0:*", "FLAGS", E), IMK_EINVAL, "message set");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "1", "", E), IMK_EINVAL,
-            "FETCH: fetch items: empty: name at least one item");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "1", NULL, E), IMK_EINVAL, "fetch items: NULL");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "1", "BODY[HEADER.FIELDS (\"X\")]", E), IMK_EINVAL,
-            "quoted strings are not accepted here");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, "1", "(FLAGS %s)", E), IMK_EINVAL,
-            "1 %s placeholder(s) but 0 arg(s)");
-    op = begin(s, IMK_CMD_FETCH);
-    REFUSED(s, op, imk__build_fetch(s, op, NULL, "FLAGS", E), IMK_EINVAL, "set is NULL");
+    /* set, items */
+    static const refusal fetch_refused[] = {
+        {"1", "FLAGS\r\nA9 LOGOUT", 0, IMK_EINVAL, "fetch items"},
+        {"1", "BODY[] {5}", 0, IMK_EINVAL, "'{'"},
+        {"0:*", "FLAGS", 0, IMK_EINVAL, "message set"},
+        {"1", "", 0, IMK_EINVAL, "FETCH: fetch items: empty: name at least one item"},
+        {"1", NULL, 0, IMK_EINVAL, "fetch items: NULL"},
+        {"1", "BODY[HEADER.FIELDS (\"X\")]", 0, IMK_EINVAL, "quoted strings are not accepted here"},
+        {"1", "(FLAGS %s)", 0, IMK_EINVAL, "1 %s placeholder(s) but 0 arg(s)"},
+        {NULL, "FLAGS", 0, IMK_EINVAL, "set is NULL"},
+    };
+    REFUSALS(s, IMK_CMD_FETCH, fetch_build, fetch_refused);
     /* spacing is the encoder's; modifiers after a parenthesised list */
     op = begin(s, IMK_CMD_UID_FETCH);
     SENT(s, op, imk__build_fetch(s, op, "1:*", " ( FLAGS  UID ) (CHANGEDSINCE 12345)", E),
@@ -924,23 +942,16 @@ static void test_fetch_store_copy(void)
          "UID STORE 7 -FLAGS (\\Seen)\r\n");
     op = begin(s, IMK_CMD_UID_STORE);
     SENT(s, op, imk__build_store(s, op, "7", "FLAGS", NULL, 0, 0, E), "UID STORE 7 FLAGS ()\r\n");
-    op = begin(s, IMK_CMD_STORE);
-    REFUSED(s, op, imk__build_store(s, op, "1", "+FLAG", flags, 1, 0, E), IMK_EINVAL,
-            "FLAGS, +FLAGS or -FLAGS");
-    op = begin(s, IMK_CMD_STORE);
-    REFUSED(s, op, imk__build_store(s, op, "1", NULL, flags, 1, 0, E), IMK_EINVAL, "action");
-    op = begin(s, IMK_CMD_STORE);
-    REFUSED(s, op, imk__build_store(s, op, "1", "+FLAGS", flags, 1, 5, E), IMK_ENOTSUP,
-            "CONDSTORE is not offered");
-    const char *inj[] = {"\\Seen\r\nA9 LOGOUT"};
-    op = begin(s, IMK_CMD_STORE);
-    REFUSED(s, op, imk__build_store(s, op, "1", "+FLAGS", inj, 1, 0, E), IMK_EINVAL, "flag");
-    const char *sp[] = {"two words"};
-    op = begin(s, IMK_CMD_STORE);
-    REFUSED(s, op, imk__build_store(s, op, "1", "+FLAGS", sp, 1, 0, E), IMK_EINVAL, "flag");
-    const char *recent[] = {"\\recent"};
-    op = begin(s, IMK_CMD_STORE);
-    REFUSED(s, op, imk__build_store(s, op, "1", "+FLAGS", recent, 1, 0, E), IMK_EINVAL, "\\Recent");
+    /* STORE 1 action (flag) (UNCHANGEDSINCE n) */
+    static const refusal store_refused[] = {
+        {"+FLAG", "\\Seen", 0, IMK_EINVAL, "FLAGS, +FLAGS or -FLAGS"},
+        {NULL, "\\Seen", 0, IMK_EINVAL, "action"},
+        {"+FLAGS", "\\Seen", 5, IMK_ENOTSUP, "CONDSTORE is not offered"},
+        {"+FLAGS", "\\Seen\r\nA9 LOGOUT", 0, IMK_EINVAL, "flag"},
+        {"+FLAGS", "two words", 0, IMK_EINVAL, "flag"},
+        {"+FLAGS", "\\recent", 0, IMK_EINVAL, "\\Recent"},
+    };
+    REFUSALS(s, IMK_CMD_STORE, store_build, store_refused);
 
     op = begin(s, IMK_CMD_UID_COPY);
     SENT(s, op, imk__build_copy(s, op, "1:5", "Archive", E), "UID COPY 1:5 Archive\r\n");

@@ -27,7 +27,6 @@
 #include <zlib.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -48,31 +47,21 @@ static const char *filter;
 #define T(fn)                                                                                      \
     do {                                                                                           \
         if (filter == NULL || strstr(#fn, filter) != NULL) {                                       \
-            int fds_before_ = count_fds();                                                         \
+            int fds_before_ = count_open_fds();                                                    \
             RUN(fn);                                                                               \
-            CHECK_INT(count_fds(), fds_before_);                                                   \
+            CHECK_INT(count_open_fds(), fds_before_);                                              \
         }                                                                                          \
     } while (0)
 
 /* ---- small tools ---- */
 
-/* IMK_TEST_VERBOSE=1 shows each error message a test looked at. */
-static void show(imk__net *n)
+/* Free a net at the end of a test's use of it; IMK_TEST_VERBOSE=1 shows
+ * each error message a test looked at. */
+static void net_done(imk__net *n)
 {
     if (getenv("IMK_TEST_VERBOSE") != NULL)
         fprintf(stderr, "     message: %s\n", imk__net_error(n));
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int count = 0;
-    while (readdir(d) != NULL)
-        count++;
-    closedir(d);
-    return count - 3; /* ".", "..", and the directory's own descriptor */
+    imk__net_free(n);
 }
 
 static long rss_kb(void)
@@ -340,6 +329,19 @@ static imk__net *new_tunnel(const char *cmd)
     return n;
 }
 
+/* Run `cmd` as a tunnel until its output ends: the bytes in buf
+ * (NUL-terminated), how the read ended in *rc; returns the net (for its
+ * messages) and the byte count in *got if not NULL. */
+static imk__net *tunnel_output(const char *cmd, char *buf, size_t cap, int *rc, long *got)
+{
+    imk__net *n = new_tunnel(cmd);
+    CHECK_INT(connect_net(n, 1000), 1);
+    long g = read_to_end(n, buf, cap, rc);
+    if (got != NULL)
+        *got = g;
+    return n;
+}
+
 /* ---- peers ---- */
 
 static void echo_peer(int lfd, const void *arg)
@@ -351,6 +353,17 @@ static void echo_peer(int lfd, const void *arg)
     while ((r = read(c, buf, sizeof(buf))) > 0)
         write_all_fd(c, buf, (size_t)r);
     _exit(0);
+}
+
+/* A TCP connection to a `peer` child on 127.0.0.1 (its pid in *pid, the
+ * port in port[16]). */
+static imk__net *connect_to_peer(void (*peer)(int, const void *), pid_t *pid, char *port)
+{
+    int lfd = listen_on(4, 8, port);
+    *pid = spawn(peer, lfd, NULL);
+    imk__net *n = new_tcp("127.0.0.1", port);
+    CHECK_INT(connect_net(n, 10000), 1);
+    return n;
 }
 
 /* ---- TCP ---- */
@@ -373,8 +386,7 @@ static void test_new_invalid(void)
     CHECK_STR(imk__net_error(n), "");
     char buf[4];
     CHECK_INT(imk__net_read(n, buf, sizeof(buf)), IMK_EINVAL); /* not connected */
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     imk__net_free(NULL);
 }
 
@@ -400,8 +412,7 @@ static void test_connect_localhost(void)
     CHECK_INT(wo, 9);
     CHECK_INT(pi, 9);
     CHECK_INT(po, 9);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 }
 
@@ -436,8 +447,7 @@ static void test_connect_next_address(void)
     char in[8];
     CHECK_INT(exchange(n, "ping", 4, in, 4, sizeof(in)), 0);
     CHECK_MEM(in, 4, "ping", 4);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 
     /* Both refuse: every address is named with its reason. */
@@ -454,8 +464,7 @@ static void test_connect_next_address(void)
              "refused",
              closed4);
     CHECK_STR(imk__net_error(n), want);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 /* With the machine's resolver: "localhost" connects whatever it lists
@@ -474,24 +483,21 @@ static void test_connect_refused(void)
     char buf[4];
     CHECK_INT(imk__net_read(n, buf, sizeof(buf)), IMK_ENET);
     CHECK_INT(imk__net_write(n, "x", 1), IMK_ENET);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 
     n = new_tcp("localhost", port);
     CHECK_INT(connect_net(n, 10000), IMK_ENET);
     CHECK(strstr(imk__net_error(n), "localhost") != NULL);
     CHECK(strstr(imk__net_error(n), port) != NULL);
     CHECK(strstr(imk__net_error(n), "refused") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 
     closed_port(6, port);
     n = new_tcp("::1", port);
     CHECK_INT(connect_net(n, 10000), IMK_ENET);
     snprintf(want, sizeof(want), "connect to ::1 port %s: Connection refused", port);
     CHECK_STR(imk__net_error(n), want);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_connect_ipv6(void)
@@ -512,8 +518,7 @@ static void test_connect_ipv6(void)
     char in[8];
     CHECK_INT(exchange(n, "v6", 2, in, 2, sizeof(in)), 0);
     CHECK_MEM(in, 2, "v6", 2);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 
     /* IPv4 only asked for an IPv6 literal: cannot resolve, said so. */
@@ -522,8 +527,7 @@ static void test_connect_ipv6(void)
     CHECK_INT(connect_net(n, 10000), IMK_ENET);
     CHECK(strstr(imk__net_error(n), "cannot resolve host \"::1\"") != NULL);
     CHECK(strstr(imk__net_error(n), "IPv4 only") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_resolve_failure(void)
@@ -531,8 +535,7 @@ static void test_resolve_failure(void)
     imk__net *n = new_tcp("no-such-host.invalid", "143");
     CHECK_INT(connect_net(n, 20000), IMK_ENET);
     CHECK(strstr(imk__net_error(n), "cannot resolve host \"no-such-host.invalid\"") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 /* A listener with backlog 0 that never accepts: once its queue is full,
@@ -571,8 +574,7 @@ static void test_connect_timeout(void)
     snprintf(want, sizeof(want), "connect to 127.0.0.1 port %s: timed out after 300 ms", port);
     CHECK_STR(imk__net_error(n), want);
     CHECK_INT(imk__net_deadline(n), -1);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     for (int i = 0; i < 3; i++)
         close(fillers[i]);
     close(lfd);
@@ -596,10 +598,8 @@ static void close_peer(int lfd, const void *arg)
 static void test_write_to_closed_peer(void)
 {
     char port[16];
-    int lfd = listen_on(4, 8, port);
-    pid_t pid = spawn(close_peer, lfd, NULL);
-    imk__net *n = new_tcp("127.0.0.1", port);
-    CHECK_INT(connect_net(n, 10000), 1);
+    pid_t pid;
+    imk__net *n = connect_to_peer(close_peer, &pid, port);
     CHECK_INT(imk__net_write(n, "x", 1), 1);
     CHECK_INT(imk__net_flush(n), 0);
     CHECK_INT(reap_peer(pid), 0);
@@ -619,8 +619,7 @@ static void test_write_to_closed_peer(void)
     CHECK(strncmp(imk__net_error(n), want, strlen(want)) == 0);
     CHECK(strstr(imk__net_error(n), "Broken pipe") != NULL ||
           strstr(imk__net_error(n), "Connection reset") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void eof_peer(int lfd, const void *arg)
@@ -635,10 +634,8 @@ static void eof_peer(int lfd, const void *arg)
 static void test_read_eof(void)
 {
     char port[16];
-    int lfd = listen_on(4, 8, port);
-    pid_t pid = spawn(eof_peer, lfd, NULL);
-    imk__net *n = new_tcp("127.0.0.1", port);
-    CHECK_INT(connect_net(n, 10000), 1);
+    pid_t pid;
+    imk__net *n = connect_to_peer(eof_peer, &pid, port);
     char buf[64];
     int rc = 1;
     long got = read_to_end(n, buf, sizeof(buf), &rc);
@@ -647,8 +644,7 @@ static void test_read_eof(void)
     CHECK_MEM(buf, 7, "* BYE\r\n", 7);
     CHECK_INT(imk__net_read(n, buf, sizeof(buf)), 0); /* stays at the end */
     CHECK(strstr(imk__net_error(n), "closed the connection") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 }
 
@@ -768,12 +764,52 @@ static int tls_try(const tls_server *s, const char *host, const imk__net_options
     return tls_net(*out);
 }
 
-static void test_tls_good(void)
+/* A server with the certificate and key `name`.pem / `name`.key. */
+static tls_server tls_server_for(const char *name)
 {
-    tls_server s = {pki_file("good.pem"), pki_file("good.key"), NULL, 0, NULL, 0};
+    char cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s.pem", name);
+    snprintf(key, sizeof(key), "%s.key", name);
+    tls_server s = {pki_file(cert), pki_file(key), NULL, 0, NULL, 0};
+    return s;
+}
+
+/* Client options that trust the test CA. */
+static imk__net_options ca_options(void)
+{
     imk__net_options o;
     memset(&o, 0, sizeof(o));
     o.ca_file = pki_file("ca.pem");
+    return o;
+}
+
+/* The handshake with `s` as `host` fails with IMK_ETLS, the message
+ * holding `part`. */
+static void tls_refused(const tls_server *s, const char *host, const imk__net_options *o,
+                        const char *part)
+{
+    imk__net *n;
+    pid_t pid;
+    CHECK_INT(tls_try(s, host, o, &n, &pid), IMK_ETLS);
+    CHECK(strstr(imk__net_error(n), part) != NULL);
+    net_done(n);
+    reap_peer(pid);
+}
+
+/* The handshake with `s` as `host` succeeds. */
+static void tls_accepted(const tls_server *s, const char *host, const imk__net_options *o)
+{
+    imk__net *n;
+    pid_t pid;
+    CHECK_INT(tls_try(s, host, o, &n, &pid), 1);
+    net_done(n);
+    reap_peer(pid);
+}
+
+static void test_tls_good(void)
+{
+    tls_server s = tls_server_for("good");
+    imk__net_options o = ca_options();
     const char *hosts[] = {"127.0.0.1", "localhost", "::1"};
     for (size_t i = 0; i < 3; i++) {
         imk__net *n;
@@ -791,18 +827,15 @@ static void test_tls_good(void)
         CHECK_INT(pi, sizeof(in));
         CHECK_INT(po, sizeof(out));
         CHECK(wi > pi && wo > po); /* records cost bytes */
-        show(n);
-        imk__net_free(n);
+        net_done(n);
         CHECK_INT(reap_peer(pid), 0);
     }
 }
 
 static void test_tls_wrong_host(void)
 {
-    tls_server s = {pki_file("wrong-host.pem"), pki_file("wrong-host.key"), NULL, 0, NULL, 0};
-    imk__net_options o;
-    memset(&o, 0, sizeof(o));
-    o.ca_file = pki_file("ca.pem");
+    tls_server s = tls_server_for("wrong-host");
+    imk__net_options o = ca_options();
     imk__net *n;
     pid_t pid;
     CHECK_INT(tls_try(&s, "127.0.0.1", &o, &n, &pid), IMK_ETLS);
@@ -812,107 +845,59 @@ static void test_tls_wrong_host(void)
     CHECK_INT(imk__net_is_tls(n), 0);
     char buf[4];
     CHECK_INT(imk__net_read(n, buf, sizeof(buf)), IMK_ETLS);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     reap_peer(pid);
 
     /* by name too */
-    CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), IMK_ETLS);
-    CHECK(strstr(imk__net_error(n),
-                 "certificate for \"wrong.example\" does not match host \"localhost\"") != NULL);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_refused(&s, "localhost", &o,
+                "certificate for \"wrong.example\" does not match host \"localhost\"");
 
     /* server_name is what is verified */
     o.server_name = "wrong.example";
-    CHECK_INT(tls_try(&s, "127.0.0.1", &o, &n, &pid), 1);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_accepted(&s, "127.0.0.1", &o);
 }
 
 static void test_tls_expired(void)
 {
-    tls_server s = {pki_file("expired.pem"), pki_file("expired.key"), NULL, 0, NULL, 0};
-    imk__net_options o;
-    memset(&o, 0, sizeof(o));
-    o.ca_file = pki_file("ca.pem");
-    imk__net *n;
-    pid_t pid;
-    CHECK_INT(tls_try(&s, "127.0.0.1", &o, &n, &pid), IMK_ETLS);
-    CHECK(strstr(imk__net_error(n), ": certificate expired on 2020-01-02 00:00:00 UTC") != NULL);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_server s = tls_server_for("expired");
+    imk__net_options o = ca_options();
+    tls_refused(&s, "127.0.0.1", &o, ": certificate expired on 2020-01-02 00:00:00 UTC");
 }
 
 static void test_tls_unknown_ca(void)
 {
-    tls_server s = {pki_file("unknown-ca.pem"), pki_file("unknown-ca.key"), NULL, 0, NULL, 0};
-    imk__net_options o;
-    memset(&o, 0, sizeof(o));
-    o.ca_file = pki_file("ca.pem");
-    imk__net *n;
-    pid_t pid;
-    CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), IMK_ETLS);
-    CHECK(strstr(imk__net_error(n), "certificate issuer \"CN=imapkit test other CA\" is not "
-                                    "trusted (unknown CA); give its CA with ca_file") != NULL);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_server s = tls_server_for("unknown-ca");
+    imk__net_options o = ca_options();
+    tls_refused(&s, "localhost", &o,
+                "certificate issuer \"CN=imapkit test other CA\" is not trusted (unknown CA); "
+                "give its CA with ca_file");
 
     /* the server sends its (untrusted) root along */
     s.extra_chain = pki_file("other-ca.pem");
-    CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), IMK_ETLS);
-    CHECK(strstr(imk__net_error(n), "\"CN=imapkit test other CA\" is not trusted (unknown CA)") !=
-          NULL);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_refused(&s, "localhost", &o, "\"CN=imapkit test other CA\" is not trusted (unknown CA)");
 
     /* the system's CAs do not know our test CA either */
-    s.extra_chain = NULL;
-    s.cert = pki_file("good.pem");
-    s.key = pki_file("good.key");
+    s = tls_server_for("good");
     o.ca_file = NULL;
-    CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), IMK_ETLS);
-    CHECK(strstr(imk__net_error(n), "\"CN=imapkit test CA\" is not trusted (unknown CA)") != NULL);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_refused(&s, "localhost", &o, "\"CN=imapkit test CA\" is not trusted (unknown CA)");
 }
 
 static void test_tls_self_signed(void)
 {
-    tls_server s = {pki_file("self-signed.pem"), pki_file("self-signed.key"), NULL, 0, NULL, 0};
-    imk__net_options o;
-    memset(&o, 0, sizeof(o));
-    o.ca_file = pki_file("ca.pem");
-    imk__net *n;
-    pid_t pid;
-    CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), IMK_ETLS);
-    CHECK(strstr(imk__net_error(n), "self-signed certificate \"CN=localhost\"") != NULL);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_server s = tls_server_for("self-signed");
+    imk__net_options o = ca_options();
+    tls_refused(&s, "localhost", &o, "self-signed certificate \"CN=localhost\"");
 
     /* ... trusted when given as ca_file */
     o.ca_file = pki_file("self-signed.pem");
-    CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), 1);
-    show(n);
-    imk__net_free(n);
-    reap_peer(pid);
+    tls_accepted(&s, "localhost", &o);
 }
 
 static void test_tls_skip_verify(void)
 {
     const char *certs[] = {"wrong-host", "expired", "unknown-ca", "self-signed"};
     for (size_t i = 0; i < 4; i++) {
-        char cert[64], key[64];
-        snprintf(cert, sizeof(cert), "%s.pem", certs[i]);
-        snprintf(key, sizeof(key), "%s.key", certs[i]);
-        tls_server s = {pki_file(cert), pki_file(key), NULL, 0, NULL, 0};
+        tls_server s = tls_server_for(certs[i]);
         imk__net_options o;
         memset(&o, 0, sizeof(o));
         o.insecure_skip_verify = 1;
@@ -922,8 +907,7 @@ static void test_tls_skip_verify(void)
         char in[16];
         CHECK_INT(exchange(n, "insecure", 8, in, 8, sizeof(in)), 0);
         CHECK_MEM(in, 8, "insecure", 8);
-        show(n);
-        imk__net_free(n);
+        net_done(n);
         CHECK_INT(reap_peer(pid), 0);
     }
 }
@@ -933,7 +917,9 @@ static void test_tls_skip_verify(void)
  * ours and not a broken server. */
 static void test_tls_old_version(void)
 {
-    tls_server s = {pki_file("good.pem"), pki_file("good.key"), NULL, TLS1_1_VERSION, NULL, 2};
+    tls_server s = tls_server_for("good");
+    s.max_version = TLS1_1_VERSION;
+    s.connections = 2;
     char port[16];
     int lfd = listen_on(4, 8, port);
     pid_t pid = spawn(tls_peer, lfd, &s);
@@ -973,17 +959,15 @@ static void test_tls_old_version(void)
         CHECK_INT(rc, IMK_ETLS);
         CHECK(strstr(imk__net_error(n), "does not speak TLS 1.2 or newer") != NULL);
     }
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     reap_peer(pid);
 }
 
 static void test_tls_client_cert(void)
 {
-    tls_server s = {pki_file("good.pem"), pki_file("good.key"), NULL, 0, pki_file("ca.pem"), 0};
-    imk__net_options o;
-    memset(&o, 0, sizeof(o));
-    o.ca_file = pki_file("ca.pem");
+    tls_server s = tls_server_for("good");
+    s.client_ca = pki_file("ca.pem");
+    imk__net_options o = ca_options();
     o.client_cert = pki_file("good.pem");
     o.client_key = pki_file("good.key");
     imk__net *n;
@@ -992,8 +976,7 @@ static void test_tls_client_cert(void)
     char in[16];
     CHECK_INT(exchange(n, "with-cert", 9, in, 9, sizeof(in)), 0);
     CHECK_MEM(in, 9, "with-cert", 9);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 
     /* without: the server refuses (during the handshake with TLS 1.2, at
@@ -1005,8 +988,7 @@ static void test_tls_client_cert(void)
         rc = exchange(n, NULL, 0, in, 1, sizeof(in));
     CHECK_INT(rc, IMK_ETLS);
     CHECK(strstr(imk__net_error(n), "alert") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     reap_peer(pid);
 
     /* a missing key file is named */
@@ -1021,8 +1003,7 @@ static void test_tls_client_cert(void)
     CHECK_INT(connect_net(n, 10000), 1);
     CHECK_INT(imk__net_tls_start(n), IMK_ETLS);
     CHECK(strstr(imk__net_error(n), "cannot load client key \"/nonexistent/key.pem\"") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     close(lfd);
 }
 
@@ -1047,8 +1028,7 @@ static void test_tls_not_tls(void)
     CHECK_INT(connect_net(n, 10000), 1);
     CHECK_INT(tls_net(n), IMK_ETLS);
     CHECK(strstr(imk__net_error(n), "does not speak TLS here") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     reap_peer(pid);
 }
 
@@ -1059,8 +1039,7 @@ static void test_tls_bad_calls(void)
     imk__net *n = tls_client("127.0.0.1", "1", NULL);
     CHECK_INT(imk__net_tls_start(n), IMK_EINVAL); /* not connected */
     CHECK_INT(imk__net_tls_step(n), IMK_EINVAL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 
     n = new_tunnel("cat");
     CHECK_INT(connect_net(n, 1000), 1);
@@ -1069,8 +1048,7 @@ static void test_tls_bad_calls(void)
     CHECK_INT(imk__net_compress_start(n, NULL, 0), 0);
     CHECK_INT(imk__net_tls_start(n), IMK_EINVAL); /* not under compression */
     CHECK_INT(imk__net_compress_start(n, NULL, 0), IMK_EINVAL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 /* ---- tunnel ---- */
@@ -1106,55 +1084,44 @@ static void test_tunnel_cat(void)
 
 static void test_tunnel_exit_status(void)
 {
-    imk__net *n = new_tunnel("echo oops >&2; exit 3");
-    CHECK_INT(connect_net(n, 1000), 1);
     char buf[64];
     int rc = 0;
-    read_to_end(n, buf, sizeof(buf), &rc);
+    imk__net *n = tunnel_output("echo oops >&2; exit 3", buf, sizeof(buf), &rc, NULL);
     CHECK_INT(rc, IMK_ENET);
     CHECK_STR(imk__net_error(n), "tunnel \"echo oops >&2; exit 3\": exited with status 3: oops");
     int st = 0;
     CHECK_INT(imk__net_tunnel_exited(n, &st), 1);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     CHECK_STR(imk__net_tunnel_stderr(n), "oops\n");
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 
     /* exit 0 after some output: a clean end of stream */
-    n = new_tunnel("printf '* BYE\\r\\n'; echo bye >&2");
-    CHECK_INT(connect_net(n, 1000), 1);
-    long got = read_to_end(n, buf, sizeof(buf), &rc);
+    long got;
+    n = tunnel_output("printf '* BYE\\r\\n'; echo bye >&2", buf, sizeof(buf), &rc, &got);
     CHECK_INT(rc, 0);
     CHECK_INT(got, 7);
     CHECK(strstr(imk__net_error(n), "closed its output") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 
     /* killed by a signal */
-    n = new_tunnel("kill -9 $$");
-    CHECK_INT(connect_net(n, 1000), 1);
-    read_to_end(n, buf, sizeof(buf), &rc);
+    n = tunnel_output("kill -9 $$", buf, sizeof(buf), &rc, NULL);
     CHECK_INT(rc, IMK_ENET);
     CHECK(strstr(imk__net_error(n), "killed by signal 9") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_tunnel_not_found(void)
 {
-    imk__net *n = new_tunnel("nonexistent-command-xyz --flag");
-    CHECK_INT(connect_net(n, 1000), 1);
     char buf[64];
     int rc = 0;
-    read_to_end(n, buf, sizeof(buf), &rc);
+    imk__net *n = tunnel_output("nonexistent-command-xyz --flag", buf, sizeof(buf), &rc, NULL);
     CHECK_INT(rc, IMK_ENET);
     const char *e = imk__net_error(n);
     const char *prefix = "tunnel \"nonexistent-command-xyz --flag\": exited with status 127 "
                          "(command not found): ";
     CHECK(strncmp(e, prefix, strlen(prefix)) == 0);
     CHECK(strstr(e, "nonexistent-command-xyz") != NULL && strstr(e, "not found") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_tunnel_write_dead(void)
@@ -1175,8 +1142,7 @@ static void test_tunnel_write_dead(void)
     CHECK_INT(rc, IMK_ENET);
     CHECK(strstr(imk__net_error(n), "write to tunnel \"echo gone >&2; exit 7\": ") != NULL);
     CHECK(strstr(imk__net_error(n), "exited with status 7: gone") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_tunnel_stubborn_child(void)
@@ -1189,8 +1155,7 @@ static void test_tunnel_stubborn_child(void)
     pid_t pid = n->pid;
     sleep_ms(100); /* let the trap be set */
     int64_t t0 = imk__net_now_ms();
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     int64_t took = imk__net_now_ms() - t0;
     CHECK(took >= 1900); /* waited for the exit, then for SIGTERM */
     CHECK(took < 10000);
@@ -1199,20 +1164,17 @@ static void test_tunnel_stubborn_child(void)
 
 static void test_tunnel_stderr_tail(void)
 {
-    imk__net *n =
-        new_tunnel("i=0; while [ $i -lt 2000 ]; do echo \"noise line $i\" >&2; i=$((i+1)); "
-                   "done; echo 'Fatal: the last words' >&2; exit 89");
-    CHECK_INT(connect_net(n, 1000), 1);
     char buf[64];
     int rc = 0;
-    read_to_end(n, buf, sizeof(buf), &rc);
+    imk__net *n = tunnel_output("i=0; while [ $i -lt 2000 ]; do echo \"noise line $i\" >&2; "
+                                "i=$((i+1)); done; echo 'Fatal: the last words' >&2; exit 89",
+                                buf, sizeof(buf), &rc, NULL);
     CHECK_INT(rc, IMK_ENET);
     CHECK(strstr(imk__net_error(n), ": exited with status 89: Fatal: the last words") != NULL);
     const char *tail = imk__net_tunnel_stderr(n);
     CHECK_INT(strlen(tail), IMK__NET_STDERR_TAIL);
     CHECK(strstr(tail, "noise line 1999\nFatal: the last words\n") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_tunnel_no_inherited_fds(void)
@@ -1220,15 +1182,12 @@ static void test_tunnel_no_inherited_fds(void)
     int leak[2];
     CHECK_INT(pipe(leak), 0); /* no close-on-exec on purpose */
     /* ls lists the shell's descriptors (its own are in /proc/self) */
-    imk__net *n = new_tunnel("ls /proc/$$/fd");
-    CHECK_INT(connect_net(n, 1000), 1);
     char buf[256];
     int rc = 0;
-    read_to_end(n, buf, sizeof(buf), &rc);
+    imk__net *n = tunnel_output("ls /proc/$$/fd", buf, sizeof(buf), &rc, NULL);
     CHECK_INT(rc, 0);
     CHECK_STR(buf, "0\n1\n2\n");
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     close(leak[0]);
     close(leak[1]);
 }
@@ -1252,8 +1211,7 @@ static void test_tunnel_sigpipe_default(void)
     CHECK(strncmp(buf, "SigIgn:", 7) == 0);
     unsigned long long mask = strtoull(buf + 7, NULL, 16);
     CHECK((mask & (1ull << (SIGPIPE - 1))) == 0);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 /* ---- COMPRESS=DEFLATE ---- */
@@ -1350,10 +1308,8 @@ static void zlib_peer(int lfd, const void *arg)
 static void test_deflate_peer(void)
 {
     char port[16];
-    int lfd = listen_on(4, 8, port);
-    pid_t pid = spawn(zlib_peer, lfd, NULL);
-    imk__net *n = new_tcp("127.0.0.1", port);
-    CHECK_INT(connect_net(n, 10000), 1);
+    pid_t pid;
+    imk__net *n = connect_to_peer(zlib_peer, &pid, port);
 
     /* Read in clear until past the tagged OK, as the client layer would:
      * whatever came after its CRLF is already compressed. */
@@ -1401,8 +1357,7 @@ static void test_deflate_peer(void)
     free(up);
     free(down);
     free(expect);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 }
 
@@ -1436,10 +1391,8 @@ static void bomb_peer(int lfd, const void *arg)
 static void test_deflate_bounded(void)
 {
     char port[16];
-    int lfd = listen_on(4, 8, port);
-    pid_t pid = spawn(bomb_peer, lfd, NULL);
-    imk__net *n = new_tcp("127.0.0.1", port);
-    CHECK_INT(connect_net(n, 10000), 1);
+    pid_t pid;
+    imk__net *n = connect_to_peer(bomb_peer, &pid, port);
     CHECK_INT(imk__net_compress_start(n, NULL, 0), 0);
     long rss0 = rss_kb(), rss_max = rss0;
     static unsigned char buf[16384];
@@ -1475,8 +1428,7 @@ static void test_deflate_bounded(void)
     uint64_t wi;
     imk__net_counters(n, &wi, NULL, NULL, NULL);
     CHECK(wi < BOMB / 100);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 }
 
@@ -1510,22 +1462,18 @@ static void test_deflate_tunnel(void)
     imk__net *n = new_tunnel("cat");
     CHECK_INT(connect_net(n, 1000), 1);
     deflate_echo_check(n);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 static void test_deflate_tls(void)
 {
-    tls_server s = {pki_file("good.pem"), pki_file("good.key"), NULL, 0, NULL, 0};
-    imk__net_options o;
-    memset(&o, 0, sizeof(o));
-    o.ca_file = pki_file("ca.pem");
+    tls_server s = tls_server_for("good");
+    imk__net_options o = ca_options();
     imk__net *n;
     pid_t pid;
     CHECK_INT(tls_try(&s, "localhost", &o, &n, &pid), 1);
     deflate_echo_check(n);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
     CHECK_INT(reap_peer(pid), 0);
 }
 
@@ -1539,8 +1487,7 @@ static void test_deflate_garbage(void)
     read_to_end(n, buf, sizeof(buf), &rc);
     CHECK_INT(rc, IMK_ENET);
     CHECK(strstr(imk__net_error(n), "invalid compressed data") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 
     /* data after the end of the peer's deflate stream */
     size_t zlen;
@@ -1556,8 +1503,7 @@ static void test_deflate_garbage(void)
     CHECK_MEM(buf, 5, "hello", 5);
     CHECK_INT(imk__net_read(n, buf, sizeof(buf)), IMK_ENET);
     CHECK(strstr(imk__net_error(n), "after the end of the compressed stream") != NULL);
-    show(n);
-    imk__net_free(n);
+    net_done(n);
 }
 
 /* Every allocation may fail: ENOMEM comes back and nothing leaks. */
@@ -1584,8 +1530,7 @@ static void test_alloc_failures(void)
                 completed = 1;
             else
                 CHECK_INT(rc, IMK_ENOMEM);
-            show(n);
-            imk__net_free(n);
+            net_done(n);
         } else {
             CHECK_INT(rc, IMK_ENOMEM);
             CHECK(n == NULL);
@@ -1598,7 +1543,7 @@ static void test_alloc_failures(void)
 int main(int argc, char **argv)
 {
     filter = argc > 1 ? argv[1] : NULL;
-    int fds0 = count_fds();
+    int fds0 = count_open_fds();
     T(test_new_invalid);
     T(test_connect_localhost);
     T(test_connect_next_address);
@@ -1643,6 +1588,6 @@ int main(int argc, char **argv)
             CHECK_INT(system(cmd), 0);
         }
     }
-    CHECK_INT(count_fds(), fds0);
+    CHECK_INT(count_open_fds(), fds0);
     return test_finish();
 }

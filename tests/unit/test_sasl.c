@@ -187,6 +187,37 @@ static exch run_exchange(imk__sasl *c, const char *mech, int use_ir)
     return r;
 }
 
+/* The initial response of `s` decodes to `expect` (expect_len bytes), or
+ * begins with it when `prefix`. */
+static void check_initial(imk__sasl *s, const char *expect, size_t expect_len, int prefix)
+{
+    const char *b64 = NULL;
+    CHECK_INT(imk__sasl_initial(s, &b64), 1);
+    if (b64 == NULL)
+        return;
+    size_t n;
+    char *raw = decode(b64, &n);
+    if (prefix)
+        CHECK(n > expect_len && memcmp(raw, expect, expect_len) == 0);
+    else
+        CHECK_MEM(raw, n, expect, expect_len);
+    free(raw);
+}
+
+#define CHECK_INITIAL(s, lit) check_initial((s), (lit), sizeof(lit) - 1, 0)
+
+/* The same for a new exchange of `mech` with `c`. */
+static void initial_of(const imk__sasl_creds *c, const char *mech, const char *expect,
+                       size_t expect_len, int prefix)
+{
+    imk__sasl *s = new_one(c, mech, NULL, NULL);
+    check_initial(s, expect, expect_len, prefix);
+    imk__sasl_free(s);
+}
+
+#define INITIAL_IS(c, mech, lit) initial_of((c), (mech), (lit), sizeof(lit) - 1, 0)
+#define INITIAL_BEGINS(c, mech, lit) initial_of((c), (mech), (lit), sizeof(lit) - 1, 1)
+
 /* ---- exchanges through gsasl ---- */
 
 static void exchange_ok(const char *mech, int use_ir)
@@ -239,25 +270,13 @@ static void test_exchanges_wrong_password(void)
 static void test_plain_bytes_and_authzid(void)
 {
     imk__sasl_creds c = password_creds();
-    imk__sasl *s = new_one(&c, "PLAIN", NULL, NULL);
-    const char *b64 = NULL;
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
-    size_t n;
-    char *raw = decode(b64, &n);
-    CHECK_MEM(raw, n, "\0alice\0correct horse", 20);
-    free(raw);
-    imk__sasl_free(s);
+    INITIAL_IS(&c, "PLAIN", "\0alice\0correct horse");
 
     c.authzid = "admin";
-    s = new_one(&c, "PLAIN", NULL, NULL);
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
-    raw = decode(b64, &n);
-    CHECK_MEM(raw, n, "admin\0alice\0correct horse", 25);
-    free(raw);
-    imk__sasl_free(s);
+    INITIAL_IS(&c, "PLAIN", "admin\0alice\0correct horse");
 
     /* The gsasl server sees the authzid. */
-    s = new_one(&c, "PLAIN", NULL, NULL);
+    imk__sasl *s = new_one(&c, "PLAIN", NULL, NULL);
     exch r = run_exchange(s, "PLAIN", 1);
     CHECK_INT(r.server_rc, GSASL_OK);
     CHECK_STR(srv_conf.authzid, "admin");
@@ -275,51 +294,49 @@ static void test_scram_client_first(void)
 {
     /* No channel binding: gs2 flag "n" (RFC 5802 section 7), never "y"/"p". */
     imk__sasl_creds c = password_creds();
-    imk__sasl *s = new_one(&c, "SCRAM-SHA-1", NULL, NULL);
-    const char *b64 = NULL;
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
-    size_t n;
-    char *raw = decode(b64, &n);
-    CHECK(n > 13 && memcmp(raw, "n,,n=alice,r=", 13) == 0);
-    free(raw);
-    imk__sasl_free(s);
+    INITIAL_BEGINS(&c, "SCRAM-SHA-1", "n,,n=alice,r=");
 
     c.authzid = "admin";
-    s = new_one(&c, "SCRAM-SHA-256", NULL, NULL);
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
-    raw = decode(b64, &n);
-    CHECK(n > 19 && memcmp(raw, "n,a=admin,n=alice,r=", 19) == 0);
-    free(raw);
-    imk__sasl_free(s);
+    INITIAL_BEGINS(&c, "SCRAM-SHA-256", "n,a=admin,n=alice,r=");
 }
 
-/* Run SCRAM up to the server-final; returns the server-final (base64,
- * malloc'ed) or NULL. */
-static char *scram_until_server_final(imk__sasl *s, const char *mech, Gsasl_session **srv_out)
+/* A SCRAM exchange with the password credentials, run up to the server's
+ * final message: `final_b64` (malloc'ed) is what the server sends next. */
+typedef struct scram_run {
+    imk__sasl *s;
+    Gsasl_session *srv;
+    char *final_b64;
+} scram_run;
+
+static scram_run scram_until_server_final(const char *mech)
 {
-    Gsasl_session *srv = server_start(mech);
-    *srv_out = srv;
+    imk__sasl_creds c = password_creds();
+    scram_run x = {new_one(&c, mech, NULL, NULL), server_start(mech), NULL};
     const char *b64 = NULL;
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
+    CHECK_INT(imk__sasl_initial(x.s, &b64), 1);
     char *challenge = NULL;
-    CHECK_INT(server_step(srv, b64, &challenge), GSASL_NEEDS_MORE);
-    CHECK_INT(imk__sasl_step(s, challenge, strlen(challenge), &b64), 0);
+    CHECK_INT(server_step(x.srv, b64, &challenge), GSASL_NEEDS_MORE);
+    CHECK_INT(imk__sasl_step(x.s, challenge, strlen(challenge), &b64), 0);
     free(challenge);
-    char *server_final = NULL;
-    CHECK_INT(server_step(srv, b64, &server_final), GSASL_OK);
-    return server_final;
+    CHECK_INT(server_step(x.srv, b64, &x.final_b64), GSASL_OK);
+    return x;
+}
+
+static void scram_run_free(scram_run *x)
+{
+    free(x->final_b64);
+    gsasl_finish(x->srv);
+    imk__sasl_free(x->s);
 }
 
 static void test_scram_tampered_server_final(void)
 {
     const char *names[] = {"SCRAM-SHA-1", "SCRAM-SHA-256"};
     for (size_t i = 0; i < 2; i++) {
-        imk__sasl_creds c = password_creds();
-        imk__sasl *s = new_one(&c, names[i], NULL, NULL);
-        Gsasl_session *srv;
-        char *final_b64 = scram_until_server_final(s, names[i], &srv);
+        scram_run x = scram_until_server_final(names[i]);
+        imk__sasl *s = x.s;
         size_t n;
-        char *raw = decode(final_b64, &n);
+        char *raw = decode(x.final_b64, &n);
         CHECK(n > 4 && memcmp(raw, "v=", 2) == 0);
         raw[4] = raw[4] == 'A' ? 'B' : 'A'; /* one signature character */
         char *tampered = encode(raw, n);
@@ -330,30 +347,24 @@ static void test_scram_tampered_server_final(void)
         /* The server says OK anyway: finish refuses it. */
         CHECK_INT(imk__sasl_finish(s), IMK_EAUTH);
         /* And the exchange is over. */
-        CHECK_INT(imk__sasl_step(s, final_b64, strlen(final_b64), &b64), IMK_ESTATE);
+        CHECK_INT(imk__sasl_step(s, x.final_b64, strlen(x.final_b64), &b64), IMK_ESTATE);
         free(raw);
         free(tampered);
-        free(final_b64);
-        gsasl_finish(srv);
-        imk__sasl_free(s);
+        scram_run_free(&x);
     }
 }
 
 static void test_scram_finish_before_server_final(void)
 {
-    imk__sasl_creds c = password_creds();
-    imk__sasl *s = new_one(&c, "SCRAM-SHA-256", NULL, NULL);
-    Gsasl_session *srv;
-    char *final_b64 = scram_until_server_final(s, "SCRAM-SHA-256", &srv);
+    scram_run x = scram_until_server_final("SCRAM-SHA-256");
     /* The tagged OK arrives without the "+ v=..." line. */
-    CHECK_INT(imk__sasl_finish(s), IMK_EAUTH);
-    CHECK(strstr(imk__sasl_error(s), "before proving it knows the password") != NULL);
-    free(final_b64);
-    gsasl_finish(srv);
-    imk__sasl_free(s);
+    CHECK_INT(imk__sasl_finish(x.s), IMK_EAUTH);
+    CHECK(strstr(imk__sasl_error(x.s), "before proving it knows the password") != NULL);
+    scram_run_free(&x);
 
     /* OK right after the client-first message. */
-    s = new_one(&c, "SCRAM-SHA-1", NULL, NULL);
+    imk__sasl_creds c = password_creds();
+    imk__sasl *s = new_one(&c, "SCRAM-SHA-1", NULL, NULL);
     const char *b64 = NULL;
     CHECK_INT(imk__sasl_initial(s, &b64), 1);
     CHECK_INT(imk__sasl_finish(s), IMK_EAUTH);
@@ -369,48 +380,42 @@ static void test_scram_finish_before_server_final(void)
     imk__sasl_free(s);
 }
 
+/* SCRAM-SHA-1 refuses `challenge` (base64) as the server-first message:
+ * IMK_EAUTH, with a message holding `part`. */
+static void scram_first_refused(const imk__sasl_creds *c, const char *challenge, const char *part)
+{
+    imk__sasl *s = new_one(c, "SCRAM-SHA-1", NULL, NULL);
+    const char *b64 = NULL;
+    CHECK_INT(imk__sasl_initial(s, &b64), 1);
+    CHECK_INT(imk__sasl_step(s, challenge, strlen(challenge), &b64), IMK_EAUTH);
+    CHECK(strstr(imk__sasl_error(s), part) != NULL);
+    imk__sasl_free(s);
+}
+
 static void test_scram_server_error_and_malformed(void)
 {
-    imk__sasl_creds c = password_creds();
-    imk__sasl *s = new_one(&c, "SCRAM-SHA-256", NULL, NULL);
-    Gsasl_session *srv;
-    char *final_b64 = scram_until_server_final(s, "SCRAM-SHA-256", &srv);
+    scram_run x = scram_until_server_final("SCRAM-SHA-256");
     char *err = encode("e=invalid-proof", 15);
     const char *b64 = "x";
-    CHECK_INT(imk__sasl_step(s, err, strlen(err), &b64), IMK_EAUTH);
+    CHECK_INT(imk__sasl_step(x.s, err, strlen(err), &b64), IMK_EAUTH);
     CHECK(b64 == NULL);
-    CHECK(strstr(imk__sasl_error(s), "invalid-proof") != NULL);
-    CHECK_INT(imk__sasl_finish(s), IMK_EAUTH);
+    CHECK(strstr(imk__sasl_error(x.s), "invalid-proof") != NULL);
+    CHECK_INT(imk__sasl_finish(x.s), IMK_EAUTH);
     free(err);
-    free(final_b64);
-    gsasl_finish(srv);
-    imk__sasl_free(s);
+    scram_run_free(&x);
+    imk__sasl_creds c = password_creds();
 
     /* Not base64. */
-    s = new_one(&c, "SCRAM-SHA-1", NULL, NULL);
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
-    CHECK_INT(imk__sasl_step(s, "%%%", 3, &b64), IMK_EAUTH);
-    CHECK(strstr(imk__sasl_error(s), "not base64") != NULL);
-    imk__sasl_free(s);
-
+    scram_first_refused(&c, "%%%", "not base64");
     /* Base64, but not a server-first message. */
-    s = new_one(&c, "SCRAM-SHA-1", NULL, NULL);
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
     char *junk = encode("hello", 5);
-    CHECK_INT(imk__sasl_step(s, junk, strlen(junk), &b64), IMK_EAUTH);
-    CHECK(strstr(imk__sasl_error(s), "SCRAM-SHA-1") != NULL);
+    scram_first_refused(&c, junk, "SCRAM-SHA-1");
     free(junk);
-    imk__sasl_free(s);
-
     /* A server-first whose nonce does not extend ours. */
-    s = new_one(&c, "SCRAM-SHA-1", NULL, NULL);
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
     const char *sf = "r=someoneelse,s=c2FsdA==,i=4096";
     junk = encode(sf, strlen(sf));
-    CHECK_INT(imk__sasl_step(s, junk, strlen(junk), &b64), IMK_EAUTH);
-    CHECK(strstr(imk__sasl_error(s), "nonce") != NULL);
+    scram_first_refused(&c, junk, "nonce");
     free(junk);
-    imk__sasl_free(s);
 }
 
 static void test_call_order(void)
@@ -469,20 +474,6 @@ static void test_call_order(void)
 
 /* ---- OAUTHBEARER and XOAUTH2 ---- */
 
-static void check_initial(imk__sasl *s, const char *expect, size_t expect_len)
-{
-    const char *b64 = NULL;
-    CHECK_INT(imk__sasl_initial(s, &b64), 1);
-    if (b64 == NULL)
-        return;
-    size_t n;
-    char *raw = decode(b64, &n);
-    CHECK_MEM(raw, n, expect, expect_len);
-    free(raw);
-}
-
-#define CHECK_INITIAL(s, lit) check_initial((s), (lit), sizeof(lit) - 1)
-
 static void test_oauthbearer_bytes(void)
 {
     imk__sasl_creds c = token_creds();
@@ -496,17 +487,15 @@ static void test_oauthbearer_bytes(void)
     /* The authzid wins over the user, with "," and "=" escaped (RFC 5801). */
     c.authzid = "a,b=c";
     c.port = NULL;
-    s = new_one(&c, "OAUTHBEARER", NULL, NULL);
-    CHECK_INITIAL(s, "n,a=a=2Cb=3Dc,\x01host=imap.example.com\x01"
-                     "auth=Bearer ya29.tok3n-SECRET\x01\x01");
-    imk__sasl_free(s);
+    INITIAL_IS(&c, "OAUTHBEARER",
+               "n,a=a=2Cb=3Dc,\x01host=imap.example.com\x01"
+               "auth=Bearer ya29.tok3n-SECRET\x01\x01");
 
     /* Nothing optional. */
     imk__sasl_creds bare = {NULL, NULL, NULL, "T", NULL, NULL};
-    s = new_one(&bare, "oauthbearer", NULL, NULL);
-    CHECK_INITIAL(s, "n,,\x01"
-                     "auth=Bearer T\x01\x01");
-    imk__sasl_free(s);
+    INITIAL_IS(&bare, "oauthbearer",
+               "n,,\x01"
+               "auth=Bearer T\x01\x01");
 
     /* Without SASL-IR: the empty challenge gets the same message. */
     c = token_creds();

@@ -34,31 +34,7 @@ static void feed(imk_session *s, const char *text)
     CHECK_INT(imk_session_feed(s, text, n), n);
 }
 
-/* Everything to send now, as a NUL-terminated malloc'd string; its length
- * in *len_out when not NULL (it may hold NUL bytes). */
-static char *take_output_len(imk_session *s, size_t *len_out)
-{
-    char *all = malloc(1);
-    size_t len = 0;
-    const char *p;
-    size_t n;
-    if (all == NULL)
-        abort();
-    while ((n = imk_session_output(s, &p)) > 0) {
-        char *b = realloc(all, len + n + 1);
-        if (b == NULL)
-            abort();
-        all = b;
-        memcpy(all + len, p, n);
-        len += n;
-        imk_session_sent(s, n);
-    }
-    all[len] = '\0';
-    if (len_out != NULL)
-        *len_out = len;
-    return all;
-}
-
+/* Everything to send now (take_output_len is in test.h). */
 static char *take_output(imk_session *s)
 {
     return take_output_len(s, NULL);
