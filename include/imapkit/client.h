@@ -333,7 +333,9 @@ typedef struct imk_select_params {
 IMK_API int imk_conn_select(imk_conn *c, const char *mailbox, const imk_select_params *params,
                             const imk_result **res);
 /* Leave the selected mailbox: UNSELECT (RFC 3691) when offered. Without
- * it, CLOSE is used only for a read-only mailbox (EXAMINE): on a
+ * it, CLOSE is used only for a read-only mailbox (EXAMINE), and only when no
+ * other command is queued or in flight (a queued SELECT could make it
+ * read-write first): on a
  * read-write one CLOSE would silently expunge the messages marked \Deleted,
  * so IMK_ENOTSUP is returned instead (select another mailbox, or EXPUNGE
  * and CLOSE deliberately with imk_conn_command). */
@@ -554,6 +556,72 @@ IMK_API int imk_conn_logout_async(imk_conn *c, imk_done_fn done, void *user);
 typedef void (*imk_fetch_item_fn)(imk_conn *c, const imk_fetch_item *item, void *user);
 IMK_API int imk_conn_fetch_async(imk_conn *c, int uid, const char *set, const char *items,
                                  imk_fetch_item_fn on_item, imk_done_fn done, void *user);
+
+/* The same operations, queued; `done` runs from imk_conn_process(). Each
+ * takes the arguments of its blocking form and checks them the same way
+ * (argument and capability errors are returned at once, nothing queued);
+ * the strings and arrays passed are copied into the command before the
+ * call returns. */
+IMK_API int imk_conn_capability_async(imk_conn *c, imk_done_fn done, void *user);
+IMK_API int imk_conn_enable_async(imk_conn *c, const char *const *exts, size_t n, imk_done_fn done,
+                                  void *user);
+IMK_API int imk_conn_id_async(imk_conn *c, const char *const *kv, size_t n, imk_done_fn done,
+                              void *user);
+IMK_API int imk_conn_namespace_async(imk_conn *c, imk_done_fn done, void *user);
+IMK_API int imk_conn_create_async(imk_conn *c, const char *mailbox, imk_done_fn done, void *user);
+IMK_API int imk_conn_delete_async(imk_conn *c, const char *mailbox, imk_done_fn done, void *user);
+IMK_API int imk_conn_rename_async(imk_conn *c, const char *from, const char *to, imk_done_fn done,
+                                  void *user);
+IMK_API int imk_conn_subscribe_async(imk_conn *c, const char *mailbox, imk_done_fn done,
+                                     void *user);
+IMK_API int imk_conn_unsubscribe_async(imk_conn *c, const char *mailbox, imk_done_fn done,
+                                       void *user);
+/* As imk_conn_unselect(); CLOSE (no UNSELECT offered, read-only mailbox)
+ * is chosen only when no other command is queued or running, since a
+ * queued SELECT could make the mailbox read-write before CLOSE runs:
+ * otherwise IMK_ENOTSUP. */
+IMK_API int imk_conn_unselect_async(imk_conn *c, imk_done_fn done, void *user);
+/* imk_conn_append() of n messages. A multi-command APPEND (no MULTIAPPEND,
+ * or more content than one command takes) is a chain: each command is
+ * built when the one before completed OK, so msgs[0..n) and everything
+ * they point to (data, flags, dates, descriptors, callbacks) must stay
+ * valid until `done` runs. `done` runs once, with the last command's
+ * result (the first refused one), or with the error that ended the chain
+ * (res NULL). */
+IMK_API int imk_conn_append_multi_async(imk_conn *c, const char *mailbox,
+                                        const imk_append_msg *msgs, size_t n, imk_done_fn done,
+                                        void *user);
+IMK_API int imk_conn_sort_async(imk_conn *c, int uid, const char *sort_keys, const char *criteria,
+                                const char *const *args, size_t n_args, imk_done_fn done,
+                                void *user);
+IMK_API int imk_conn_thread_async(imk_conn *c, int uid, const char *algorithm, const char *criteria,
+                                  const char *const *args, size_t n_args, imk_done_fn done,
+                                  void *user);
+IMK_API int imk_conn_copy_async(imk_conn *c, int uid, const char *set, const char *mailbox,
+                                imk_done_fn done, void *user);
+/* As imk_conn_move(). The fallback is a chain: UID COPY, and when it
+ * completed OK the STORE is queued from its completion, then the UID
+ * EXPUNGE; other queued commands may run in between (UIDs do not shift).
+ * `done` runs once: with the UID EXPUNGE's result carrying the COPY's
+ * COPYUID, or the first refused command's result (a refused COPY: nothing
+ * moved; a refused STORE: the copies exist, the originals are untouched),
+ * or with the error that ended the chain (res NULL: the connection failed
+ * or was freed, or the next command could not be started, e.g. IMK_EBUSY
+ * while a FETCH iterator is open). */
+IMK_API int imk_conn_move_async(imk_conn *c, int uid, const char *set, const char *mailbox,
+                                imk_done_fn done, void *user);
+IMK_API int imk_conn_expunge_async(imk_conn *c, const char *uid_set, imk_done_fn done, void *user);
+IMK_API int imk_conn_notify_async(imk_conn *c, const char *spec, const char *const *args,
+                                  size_t n_args, imk_done_fn done, void *user);
+IMK_API int imk_conn_getquota_async(imk_conn *c, const char *root, imk_done_fn done, void *user);
+IMK_API int imk_conn_getquotaroot_async(imk_conn *c, const char *mailbox, imk_done_fn done,
+                                        void *user);
+IMK_API int imk_conn_getmetadata_async(imk_conn *c, const char *mailbox, const char *const *entries,
+                                       size_t n, uint64_t maxsize, int depth, imk_done_fn done,
+                                       void *user);
+IMK_API int imk_conn_setmetadata_async(imk_conn *c, const char *mailbox, const char *const *entries,
+                                       const char *const *values, size_t n, imk_done_fn done,
+                                       void *user);
 
 #ifdef __cplusplus
 }
