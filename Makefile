@@ -18,10 +18,17 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= 2
 FUZZ_SECONDS ?= 30
 
+# What Cyrus imapd (unpacked by deps-cyrus, not installed) needs at run time,
+# read off `ldd` of its binary: the libraries a fresh Debian 12 lacks.
+CYRUS_RUNTIME := libical3 libicu72 libjansson4 libkrb5-3 libldap-2.5-0 libpcre3 libpq5 \
+	libsasl2-2 libsqlite3-0 libwrap0 libxapian30 libxml2
+
 DEB_PACKAGES := cmake gcc g++ clang clang-format make pkg-config \
 	libjansson-dev libetpan-dev libclang-rt-14-dev \
-	libssl-dev zlib1g-dev libgsasl-dev libuv1-dev libevent-dev \
-	openssl dovecot-imapd courier-base procps isync python3
+	libssl-dev zlib1g-dev libgsasl-dev libuv1-dev \
+	openssl dovecot-imapd courier-base procps isync python3 \
+	$(CYRUS_RUNTIME)
+
 
 # Courier-IMAP conflicts with dovecot-imapd, so its .deb is unpacked here
 # (DESIGN.md section 9) and run with courier-base's libraries.
@@ -33,7 +40,7 @@ BUILD_DIRS := build build-asan build-fuzz build-bench .deps
 FORMAT_FILES = $(shell find include src tests bench -path tests/fuzz/corpus -prune -o \
 	-type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | LC_ALL=C sort)
 
-.PHONY: bench-fetch all deps deps-courier build demo check bench format format-check fuzz-smoke clean \
+.PHONY: bench-fetch all deps deps-courier deps-cyrus build demo check bench format format-check fuzz-smoke clean \
 	check-build check-asan check-source build-only bench-only
 
 all: build
@@ -66,6 +73,23 @@ deps:
 	[ $$made_policy -eq 0 ] || rm -f /usr/sbin/policy-rc.d; \
 	exit $$rc
 
+# Cyrus IMAP conflicts with dovecot-imapd (both provide imap-server) and
+# cyrus-common's install would add a user, /etc/imapd.conf and a service:
+# both .debs are unpacked here (their libraries come from CYRUS_RUNTIME).
+CYRUS_DIR := .deps/cyrus
+
+deps-cyrus:
+	@if [ -x $(CYRUS_DIR)/usr/lib/cyrus/bin/imapd ]; then exit 0; fi; \
+	tmp=$$(mktemp -d); \
+	if (cd "$$tmp" && apt-get download cyrus-imapd cyrus-common >/dev/null 2>&1) || \
+	   { [ "$$(id -u)" -eq 0 ] && apt-get update >/dev/null && (cd "$$tmp" && apt-get download cyrus-imapd cyrus-common); }; then \
+		mkdir -p $(CYRUS_DIR) && for deb in "$$tmp"/*.deb; do dpkg-deb -x "$$deb" $(CYRUS_DIR); done; \
+		echo "deps: cyrus-imapd and cyrus-common unpacked into $(CYRUS_DIR)"; \
+	else \
+		echo "deps: could not download cyrus-imapd; the Cyrus tests will be skipped"; \
+	fi; \
+	rm -rf "$$tmp"
+
 # Courier's imapd, unpacked (not installed) into $(COURIER_DIR).
 deps-courier:
 	@if [ -x $(COURIER_DIR)/usr/bin/imapd ]; then exit 0; fi; \
@@ -84,6 +108,7 @@ deps-courier:
 # Sub-makes keep the order (deps first) even under make -j.
 build: deps
 	@$(MAKE) --no-print-directory deps-courier
+	@$(MAKE) --no-print-directory deps-cyrus
 	@$(MAKE) --no-print-directory build-only
 
 build-only:
@@ -107,6 +132,7 @@ CHECK_STAGES := check-build check-asan fuzz-smoke format-check check-source
 
 check: deps
 	@$(MAKE) --no-print-directory deps-courier
+	@$(MAKE) --no-print-directory deps-cyrus
 	@passed=0; failed=0; failed_names=""; \
 	for stage in $(CHECK_STAGES); do \
 		echo "==== check: $$stage"; \

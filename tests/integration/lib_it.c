@@ -737,23 +737,24 @@ static const char *label_of(const imk_conn_options *o)
     return l != NULL ? l->name : "?";
 }
 
+/* A connection step failed: say which, on which label, and why; free c. */
+static imk_conn *connect_failed(imk_conn *c, const imk_conn_options *o, const char *call, int rc)
+{
+    fprintf(stderr, "%s: [%s] %s: %s: %s\n", test_name, label_of(o), call, imk_error_name(rc),
+            c != NULL ? imk_conn_error(c) : "");
+    imk_conn_free(c);
+    return NULL;
+}
+
 imk_conn *it_connect(const imk_conn_options *o)
 {
     imk_conn *c = NULL;
     int rc = imk_conn_new(o, NULL, &c);
-    if (rc < 0) {
-        fprintf(stderr, "%s: [%s] imk_conn_new: %s: %s\n", test_name, label_of(o),
-                imk_error_name(rc), c != NULL ? imk_conn_error(c) : "");
-        imk_conn_free(c);
-        return NULL;
-    }
+    if (rc < 0)
+        return connect_failed(c, o, "imk_conn_new", rc);
     rc = imk_conn_connect(c);
-    if (rc < 0) {
-        fprintf(stderr, "%s: [%s] imk_conn_connect: %s: %s\n", test_name, label_of(o),
-                imk_error_name(rc), imk_conn_error(c));
-        imk_conn_free(c);
-        return NULL;
-    }
+    if (rc < 0)
+        return connect_failed(c, o, "imk_conn_connect", rc);
     return c;
 }
 
@@ -766,12 +767,8 @@ imk_conn *it_connect_login(const imk_conn_options *o, const char *user, const ch
     a.user = user;
     a.password = password;
     int rc = imk_conn_login(c, &a);
-    if (rc < 0) {
-        fprintf(stderr, "%s: [%s] imk_conn_login: %s: %s\n", test_name, label_of(o),
-                imk_error_name(rc), imk_conn_error(c));
-        imk_conn_free(c);
-        return NULL;
-    }
+    if (rc < 0)
+        return connect_failed(c, o, "imk_conn_login", rc);
     return c;
 }
 
@@ -965,6 +962,17 @@ const it_message it_messages[] = {
 };
 const size_t it_message_count = sizeof(it_messages) / sizeof(it_messages[0]);
 
+/* The next printable character of it_big_message's text (xorshift32). */
+static char big_message_char(uint32_t *x)
+{
+    static const char alphabet[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:-_+=()";
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return alphabet[*x % (sizeof(alphabet) - 1)];
+}
+
 char *it_big_message(size_t size, unsigned seed)
 {
     char header[256];
@@ -983,25 +991,15 @@ char *it_big_message(size_t size, unsigned seed)
         return NULL;
     memcpy(m, header, hlen);
     uint32_t x = seed * 2654435761u + 1u;
-    static const char alphabet[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:-_+=()";
     size_t at = hlen;
     while (size - at > 80) {
-        for (int i = 0; i < 76; i++) {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            m[at++] = alphabet[x % (sizeof(alphabet) - 1)];
-        }
+        for (int i = 0; i < 76; i++)
+            m[at++] = big_message_char(&x);
         m[at++] = '\r';
         m[at++] = '\n';
     }
-    while (size - at > 2) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        m[at++] = alphabet[x % (sizeof(alphabet) - 1)];
-    }
+    while (size - at > 2)
+        m[at++] = big_message_char(&x);
     m[at++] = '\r';
     m[at++] = '\n';
     m[at] = '\0';

@@ -29,6 +29,12 @@
 #   servers.sh courier-tunnel DIR
 #       The same for Courier-IMAP's imapd (unpacked by `make deps-courier`
 #       into .deps/courier, or IMK_COURIER_IMAPD).
+#   servers.sh cyrus-tunnel DIR
+#       The same for Cyrus IMAP 3.6's imapd (unpacked by `make deps-cyrus`
+#       into .deps/cyrus, or IMK_CYRUS_ROOT): its own imapd.conf, mailbox
+#       database and spool in DIR. Cyrus has no PREAUTH mode: the session
+#       starts not authenticated, and LOGIN with any user name and any
+#       password succeeds (imapd -N); the INBOX is created at the first login.
 #
 # Exit status: 0 done; 77 the server software is not installed here (the
 # caller skips); 1 anything else (the reason on stderr, the server's log
@@ -165,29 +171,24 @@ have_ipv6() {
     fi
 }
 
-wait_ports() { # timeout_s host port...
-    local deadline=$((SECONDS + $1)) host=$2
-    shift 2
-    local p
+# Wait until every port is `want` (open or closed); 1 when timeout_s passed
+# first.
+wait_ports_until() { # want timeout_s host port...
+    local want=$1 deadline=$((SECONDS + $2)) host=$3
+    shift 3
+    local p now
     for p in "$@"; do
-        until port_open "$host" "$p"; do
+        while :; do
+            if port_open "$host" "$p"; then now=open; else now=closed; fi
+            [ "$now" != "$want" ] || break
             [ $SECONDS -lt $deadline ] || return 1
             sleep 0.05
         done
     done
 }
 
-wait_ports_closed() { # timeout_s host port...
-    local deadline=$((SECONDS + $1)) host=$2
-    shift 2
-    local p
-    for p in "$@"; do
-        while port_open "$host" "$p"; do
-            [ $SECONDS -lt $deadline ] || return 1
-            sleep 0.05
-        done
-    done
-}
+wait_ports() { wait_ports_until open "$@"; }          # timeout_s host port...
+wait_ports_closed() { wait_ports_until closed "$@"; } # timeout_s host port...
 
 # ---- certificates ------------------------------------------------------------
 
@@ -223,6 +224,38 @@ ensure_pki() {
 }
 
 # ---- Dovecot daemon ----------------------------------------------------------
+
+# The part of the configuration the daemon and the tunnel share: the zlib
+# and quota plugins (root "User quota", 1 GiB), and the INBOX namespace with
+# "/" as separator and the SPECIAL-USE mailboxes Sent, Drafts and Trash.
+dovecot_mail_conf() {
+    cat <<'CONF'
+mail_plugins = $mail_plugins zlib quota
+protocol imap {
+  mail_plugins = $mail_plugins imap_zlib imap_quota
+}
+plugin {
+  quota = maildir:User quota
+  quota_rule = *:storage=1G
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }
+  mailbox Drafts {
+    special_use = \Drafts
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \Trash
+    auto = subscribe
+  }
+}
+CONF
+}
 
 # Write the configuration of one instance into $1/dovecot.conf.
 #   $1 instance directory   $2 mode: main | notls | tls-only
@@ -274,31 +307,8 @@ userdb {
   driver = static
   args = uid=${ids[0]} gid=${ids[1]} home=$top/mail/%u
 }
-mail_plugins = \$mail_plugins zlib quota
-protocol imap {
-  mail_plugins = \$mail_plugins imap_zlib imap_quota
-}
-plugin {
-  quota = maildir:User quota
-  quota_rule = *:storage=1G
-}
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Drafts {
-    special_use = \\Drafts
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = subscribe
-  }
-}
 CONF
+        dovecot_mail_conf
         if [ "$mode" = notls ]; then
             printf 'ssl = no\ndisable_plaintext_auth = no\n'
         else
@@ -560,7 +570,8 @@ dovecot_tunnel() {
     chmod 755 "$top"
     check_traversable "$top"
     mkdir -p "$top/Maildir" "$top/attr" "$top/run" "$top/state"
-    cat >"$top/dovecot-tunnel.conf" <<CONF
+    {
+        cat <<CONF
 # Written by tests/integration/servers.sh: one preauthenticated session.
 base_dir = $top/run
 state_dir = $top/state
@@ -569,31 +580,9 @@ info_log_path = $top/dovecot.log
 mail_location = maildir:$top/Maildir
 imap_metadata = yes
 mail_attribute_dict = file:$top/attr/attributes
-mail_plugins = \$mail_plugins zlib quota
-protocol imap {
-  mail_plugins = \$mail_plugins imap_zlib imap_quota
-}
-plugin {
-  quota = maildir:User quota
-  quota_rule = *:storage=1G
-}
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Drafts {
-    special_use = \\Drafts
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = subscribe
-  }
-}
 CONF
+        dovecot_mail_conf
+    } >"$top/dovecot-tunnel.conf"
     : >"$top/dovecot.log"
     give_away "$top"
     chmod 644 "$top/dovecot-tunnel.conf"
@@ -634,6 +623,77 @@ courier_tunnel() {
         "$(shq "$COURIER_CAPABILITY")" "$(shq "$COURIER_IMAPD")" "$(shq "$top/Maildir")"
 }
 
+# ---- Cyrus -------------------------------------------------------------------
+
+# Cyrus IMAP 3.6 (Debian 12's cyrus-imapd + cyrus-common), unpacked: it
+# conflicts with dovecot-imapd (both provide imap-server) and installing
+# cyrus-common would set up /etc/imapd.conf, a `cyrus` user and a system
+# service. Facts this relies on, checked by hand:
+#   - every Cyrus service (imapd is one) runs under master/service.c, which
+#     with -X ("debug_stdio") serves one session on stdin/stdout instead of
+#     accepting on master's descriptors 3/4; it still wants CYRUS_SERVICE
+#     and CYRUS_ID in the environment;
+#   - imapd -C FILE reads that imapd.conf: configdirectory (mailboxes.db,
+#     quota, locks, proc) and partition-default (the spool) point into DIR;
+#     the databases (twoskip) are created on first use, no ctl_cyrusdb -c
+#     is needed;
+#   - there is no PREAUTH: -N makes LOGIN accept any password for any user
+#     (SASL is not involved: AUTHENTICATE still fails, there is no sasldb),
+#     and autocreate_quota makes the first LOGIN create the user's INBOX
+#     (plus autocreate_inbox_folders);
+#   - without idled, IDLE polls every imapidlepoll (1 s here);
+#   - as root it exits 64 at once (so the tunnel drops privileges as root),
+#     and logs only to syslog;
+#   - the libraries libcyrus*.so.0 come with the unpacked cyrus-common
+#     (LD_LIBRARY_PATH); of its other dependencies Debian 12 with this
+#     project's packages lacks only libical3 and libxapian30.
+CYRUS_ROOT=${IMK_CYRUS_ROOT:-$repo/.deps/cyrus}
+
+cyrus_tunnel() {
+    local top
+    [ $# -ge 1 ] || usage
+    top=$(absdir "$1")
+    local imapd=$CYRUS_ROOT/usr/lib/cyrus/bin/imapd libdir=""
+    [ -x "$imapd" ] || missing "$imapd not found (make deps-cyrus unpacks cyrus-imapd and cyrus-common)"
+    local f
+    for f in "$CYRUS_ROOT"/usr/lib/*/libcyrus_imap.so.0; do
+        [ -e "$f" ] && libdir=$(dirname "$f")
+    done
+    [ -n "$libdir" ] || missing "libcyrus_imap.so.0 not found under $CYRUS_ROOT/usr/lib (unpack cyrus-common too)"
+    if LD_LIBRARY_PATH=$libdir ldd "$imapd" 2>/dev/null | grep -q 'not found'; then
+        missing "$imapd lacks libraries (install libical3 libxapian30): $(LD_LIBRARY_PATH=$libdir ldd "$imapd" | grep 'not found' | tr -s ' \t' ' ')"
+    fi
+    chmod 755 "$top"
+    check_traversable "$top"
+    mkdir -p "$top/conf/socket" "$top/conf/proc" "$top/conf/log" "$top/spool"
+    # 1048576 KiB = 1 GiB of storage quota for every autocreated INBOX.
+    cat >"$top/imapd.conf" <<CONF
+# Written by tests/integration/servers.sh: sessions on stdin/stdout only.
+configdirectory: $top/conf
+defaultpartition: default
+partition-default: $top/spool
+idlesocket: $top/conf/socket/idle
+notifysocket: $top/conf/socket/notify
+lmtpsocket: $top/conf/socket/lmtp
+unixhierarchysep: yes
+altnamespace: yes
+allowplaintext: yes
+autocreate_quota: 1048576
+autocreate_inbox_folders: Sent | Drafts | Trash
+autocreate_post: 1
+xlist-sent: Sent
+xlist-drafts: Drafts
+xlist-trash: Trash
+imapidlepoll: 1
+syslog_prefix: imapkit-cyrus
+CONF
+    give_away "$top"
+    chmod 644 "$top/imapd.conf"
+    printf 'cd %s && exec %senv -i CYRUS_SERVICE=imap CYRUS_ID=0 LD_LIBRARY_PATH=%s HOME=%s PATH=/usr/bin:/bin %s -C %s -X -N\n' \
+        "$(shq "$top")" "$(drop_prefix)" "$(shq "$libdir")" "$(shq "$top")" "$(shq "$imapd")" \
+        "$(shq "$top/imapd.conf")"
+}
+
 # ---- main --------------------------------------------------------------------
 
 [ $# -ge 1 ] || usage
@@ -644,5 +704,6 @@ case $cmd in
     dovecot-stop) dovecot_stop "$@" ;;
     dovecot-tunnel) dovecot_tunnel "$@" ;;
     courier-tunnel) courier_tunnel "$@" ;;
+    cyrus-tunnel) cyrus_tunnel "$@" ;;
     *) usage ;;
 esac

@@ -165,47 +165,108 @@ static void check_reconnect(imk_conn *c, transport t)
     CHECK_INT(imk_conn_logout(c), 0);
 }
 
-/* ---- killed mid-FETCH ------------------------------------------------ */
-
-static void killed_mid_fetch(transport t, int reconnect)
+/* The start of a scenario: this process's descriptors counted into *fds,
+ * then options_for(t) (io_timeout_ms changed when not 0; into *o when o is
+ * not NULL), connected, INBOX selected: the connection, or NULL (checked). */
+static imk_conn *open_checked(transport t, int io_timeout_ms, int *fds, imk_conn_options *o)
 {
-    int fds = stress_count_fds();
-    imk_conn_options o = options_for(t, "A");
-    imk_conn *c = open_inbox(t, &o);
+    *fds = stress_count_fds();
+    imk_conn_options opts = options_for(t, "A");
+    if (io_timeout_ms != 0)
+        opts.io_timeout_ms = io_timeout_ms;
+    if (o != NULL)
+        *o = opts;
+    imk_conn *c = open_inbox(t, &opts);
     CHECK(c != NULL);
-    if (c == NULL)
-        return;
+    return c;
+}
 
+/* UID FETCH 1 BODY.PEEK[] read up to the first body bytes, so that the
+ * server is inside the literal: the iterator, or NULL with c freed. */
+static imk_fetch_iter *fetch_into_body(imk_conn *c, uint64_t *got, int *in_body)
+{
     imk_fetch_iter *it = NULL;
     int rc = imk_conn_fetch(c, 1, "1", "(UID BODY.PEEK[])", &it);
     CHECK_INT(rc, 0);
     if (rc < 0) {
         imk_conn_free(c);
-        return;
+        return NULL;
     }
     imk_fetch_item item;
-    uint64_t got = 0;
-    int in_body = 0, ended = 0;
-    /* Into the literal first. */
     while ((rc = imk_fetch_iter_next(it, &item)) == 1) {
         if (item.type == IMK_FI_BODY_BEGIN)
-            in_body = 1;
+            *in_body = 1;
         if (item.type == IMK_FI_BODY_DATA) {
-            got += item.len;
+            *got += item.len;
             break;
         }
     }
     CHECK_INT(rc, 1);
-    CHECK(in_body);
-    pid_t pids[MAX_PIDS];
+    return it;
+}
+
+/* open_checked, then fetch_into_body: the connection, *it inside the
+ * literal; or NULL (checked), nothing left open. */
+static imk_conn *open_in_body(transport t, int io_timeout_ms, int *fds, imk_fetch_iter **it,
+                              uint64_t *got, int *in_body)
+{
+    imk_conn *c = open_checked(t, io_timeout_ms, fds, NULL);
+    if (c == NULL)
+        return NULL;
+    *it = fetch_into_body(c, got, in_body);
+    return *it != NULL ? c : NULL;
+}
+
+/* Send sig to the processes serving c (into pids): how many there are. */
+static size_t signal_server(imk_conn *c, transport t, int sig, pid_t *pids)
+{
     size_t n = server_pids(c, t, pids);
     CHECK(n >= 1);
-    CHECK_INT(stress_signal_pids(pids, n, SIGKILL), n);
+    CHECK_INT(stress_signal_pids(pids, n, sig), n);
+    return n;
+}
+
+/* A call the server's death cut: an error at once (the end of the stream
+ * was seen, not the deadline), with a message that names the command. */
+static void check_cut(int rc, const char *msg, const char *command)
+{
+    CHECK(rc < 0);
+    CHECK(rc != IMK_ETIMEDOUT);
+    CHECK(msg[0] != '\0');
+    CHECK(contains_ci(msg, command));
+}
+
+/* The end of a "stopped" scenario: free c, no descriptor left behind; the
+ * server, running again, sees the closed connection and leaves (the
+ * tunnel's child was killed and reaped by imk_conn_free). */
+static void free_then_resume(imk_conn *c, int fds, const pid_t *pids, size_t n)
+{
+    imk_conn_free(c);
+    CHECK_INT(stress_count_fds(), fds);
+    stress_signal_pids(pids, n, SIGCONT);
+    CHECK(stress_wait_gone(pids, n, 10000));
+}
+
+/* ---- killed mid-FETCH ------------------------------------------------ */
+
+static void killed_mid_fetch(transport t, int reconnect)
+{
+    int fds, in_body = 0, ended = 0;
+    uint64_t got = 0;
+    imk_fetch_iter *it = NULL;
+    imk_conn *c = open_in_body(t, 0, &fds, &it, &got, &in_body); /* into the literal first */
+    if (c == NULL)
+        return;
+    CHECK(in_body);
+    pid_t pids[MAX_PIDS];
+    size_t n = signal_server(c, t, SIGKILL, pids);
     CHECK(stress_wait_gone(pids, n, 10000));
     int64_t t0 = stress_now_ms();
 
     /* What was buffered still arrives; then the end of the stream. */
     unsigned long steps = 0;
+    imk_fetch_item item;
+    int rc;
     while ((rc = imk_fetch_iter_next(it, &item)) == 1) {
         steps++;
         if (item.type == IMK_FI_BODY_DATA)
@@ -220,13 +281,10 @@ static void killed_mid_fetch(transport t, int reconnect)
            "and %lu more items: \"%s\"\n",
            transport_name(t), (unsigned long long)got, BIG_SIZE, imk_error_name(rc),
            (long long)(t1 - t0), steps, msg);
-    CHECK(rc < 0);
-    CHECK(rc != IMK_ETIMEDOUT);
+    check_cut(rc, msg, "FETCH");
     CHECK(imk_error_is_fatal(rc) || rc == IMK_ECLOSED);
     CHECK(!ended);
     CHECK(got < BIG_SIZE);
-    CHECK(msg[0] != '\0');
-    CHECK(contains_ci(msg, "FETCH"));
     if (t == VIA_DAEMON)
         CHECK(strstr(msg, "127.0.0.1") != NULL);
     const imk_result *r = NULL;
@@ -285,10 +343,8 @@ static int kill_job_run(void *arg)
 
 static void killed_mid_idle(transport t)
 {
-    int fds = stress_count_fds();
-    imk_conn_options o = options_for(t, "A");
-    imk_conn *c = open_inbox(t, &o);
-    CHECK(c != NULL);
+    int fds;
+    imk_conn *c = open_checked(t, 0, &fds, NULL);
     if (c == NULL)
         return;
     kill_job k;
@@ -311,10 +367,7 @@ static void killed_mid_idle(transport t)
            "\"%s\"\n",
            transport_name(t), imk_error_name(rc), (long long)(t1 - t0), msg);
     /* 0 would mean "the 15 s were up": the end of the stream went unseen. */
-    CHECK(rc < 0);
-    CHECK(rc != IMK_ETIMEDOUT);
-    CHECK(msg[0] != '\0');
-    CHECK(contains_ci(msg, "IDLE"));
+    check_cut(rc, msg, "IDLE");
     CHECK(stress_wait_gone(k.pids, k.n, 10000));
     check_reconnect(c, t);
     imk_conn_free(c);
@@ -368,10 +421,9 @@ static long append_read(void *user, void *buf, size_t cap)
 
 static void killed_mid_append(transport t)
 {
-    int fds = stress_count_fds();
-    imk_conn_options o = options_for(t, "A");
-    imk_conn *c = open_inbox(t, &o);
-    CHECK(c != NULL);
+    int fds;
+    imk_conn_options o;
+    imk_conn *c = open_checked(t, 0, &fds, &o);
     if (c == NULL)
         return;
     uint32_t before = imk_view_exists(imk_conn_view(c));
@@ -395,11 +447,8 @@ static void killed_mid_append(transport t)
            transport_name(t), (unsigned long long)s.given, (unsigned long long)APPEND_SIZE,
            imk_error_name(rc), (long long)(t1 - t0), s.calls_after_kill, msg);
     CHECK(s.killed);
-    CHECK(rc < 0);
-    CHECK(rc != IMK_ETIMEDOUT);
+    check_cut(rc, msg, "APPEND");
     CHECK(s.given <= APPEND_SIZE);
-    CHECK(msg[0] != '\0');
-    CHECK(contains_ci(msg, "APPEND"));
     check_reconnect(c, t);
     /* The cut message was not stored. */
     imk_conn_free(c);
@@ -426,17 +475,12 @@ static void test_daemon_killed_mid_append(void)
 
 static void stopped_noop(transport t)
 {
-    int fds = stress_count_fds();
-    imk_conn_options o = options_for(t, "A");
-    o.io_timeout_ms = 500;
-    imk_conn *c = open_inbox(t, &o);
-    CHECK(c != NULL);
+    int fds;
+    imk_conn *c = open_checked(t, 500, &fds, NULL);
     if (c == NULL)
         return;
     pid_t pids[MAX_PIDS];
-    size_t n = server_pids(c, t, pids);
-    CHECK(n >= 1);
-    CHECK_INT(stress_signal_pids(pids, n, SIGSTOP), n);
+    size_t n = signal_server(c, t, SIGSTOP, pids);
     int64_t t0 = stress_now_ms();
     int rc = imk_conn_noop(c, NULL);
     int64_t t1 = stress_now_ms();
@@ -447,12 +491,7 @@ static void stopped_noop(transport t)
     CHECK_INT(rc, IMK_ETIMEDOUT);
     CHECK(msg[0] != '\0');
     CHECK(contains_ci(msg, "NOOP"));
-    imk_conn_free(c);
-    CHECK_INT(stress_count_fds(), fds);
-    stress_signal_pids(pids, n, SIGCONT);
-    /* Once it runs again the server sees the closed connection and leaves
-     * (the tunnel's child was killed and reaped by imk_conn_free). */
-    CHECK(stress_wait_gone(pids, n, 10000));
+    free_then_resume(c, fds, pids, n);
 }
 
 static void test_tunnel_stopped_noop_times_out(void)
@@ -468,34 +507,17 @@ static void test_daemon_stopped_noop_times_out(void)
 /* Stopped inside a body literal: the iterator's wait has the deadline too. */
 static void test_daemon_stopped_mid_fetch_times_out(void)
 {
-    int fds = stress_count_fds();
-    imk_conn_options o = options_for(VIA_DAEMON, "A");
-    o.io_timeout_ms = 500;
-    imk_conn *c = open_inbox(VIA_DAEMON, &o);
-    CHECK(c != NULL);
+    int fds, in_body = 0;
+    uint64_t got = 0;
+    imk_fetch_iter *it = NULL;
+    imk_conn *c = open_in_body(VIA_DAEMON, 500, &fds, &it, &got, &in_body);
     if (c == NULL)
         return;
-    imk_fetch_iter *it = NULL;
-    int rc = imk_conn_fetch(c, 1, "1", "(UID BODY.PEEK[])", &it);
-    CHECK_INT(rc, 0);
-    if (rc < 0) {
-        imk_conn_free(c);
-        return;
-    }
-    imk_fetch_item item;
-    uint64_t got = 0;
-    while ((rc = imk_fetch_iter_next(it, &item)) == 1) {
-        if (item.type == IMK_FI_BODY_DATA) {
-            got += item.len;
-            break;
-        }
-    }
-    CHECK_INT(rc, 1);
     pid_t pids[MAX_PIDS];
-    size_t n = server_pids(c, VIA_DAEMON, pids);
-    CHECK(n >= 1);
-    CHECK_INT(stress_signal_pids(pids, n, SIGSTOP), n);
+    size_t n = signal_server(c, VIA_DAEMON, SIGSTOP, pids);
     int64_t t0 = stress_now_ms();
+    imk_fetch_item item;
+    int rc;
     while ((rc = imk_fetch_iter_next(it, &item)) == 1) {
         if (item.type == IMK_FI_BODY_DATA)
             got += item.len;
@@ -507,10 +529,7 @@ static void test_daemon_stopped_mid_fetch_times_out(void)
     CHECK_INT(rc, IMK_ETIMEDOUT);
     CHECK(got < BIG_SIZE);
     CHECK_INT(imk_fetch_iter_end(it, NULL), IMK_ETIMEDOUT);
-    imk_conn_free(c);
-    CHECK_INT(stress_count_fds(), fds);
-    stress_signal_pids(pids, n, SIGCONT);
-    CHECK(stress_wait_gone(pids, n, 10000));
+    free_then_resume(c, fds, pids, n);
 }
 
 /* ---- a fake server that does not speak ------------------------------- */

@@ -362,6 +362,23 @@ static void test_bad_certificates(void)
     expect_tls_failure("cert-self-signed", d.selfsigned_port, NULL, NULL);
 }
 
+/* Connect with o and log in; then, with noop, a NOOP must be answered OK;
+ * then LOGOUT. */
+static void login_then_logout(const imk_conn_options *o, int noop)
+{
+    imk_conn *c = it_connect_login(o, IT_USER, IT_PASSWORD);
+    CHECK(c != NULL);
+    if (c == NULL)
+        return;
+    if (noop) {
+        const imk_result *r = NULL;
+        CHECK_INT(imk_conn_noop(c, &r), 0);
+        CHECK(r != NULL && r->status == IMK_STATUS_OK);
+    }
+    imk_conn_logout(c);
+    imk_conn_free(c);
+}
+
 static void test_insecure_skip_verify(void)
 {
     const char *ports[] = {d.wronghost_port, d.expired_port, d.unknownca_port, d.selfsigned_port};
@@ -370,15 +387,7 @@ static void test_insecure_skip_verify(void)
         o.port = ports[i];
         o.ca_file = NULL;
         o.tls_insecure_skip_verify = 1;
-        imk_conn *c = it_connect_login(&o, IT_USER, IT_PASSWORD);
-        CHECK(c != NULL);
-        if (c == NULL)
-            continue;
-        const imk_result *r = NULL;
-        CHECK_INT(imk_conn_noop(c, &r), 0);
-        CHECK(r != NULL && r->status == IMK_STATUS_OK);
-        imk_conn_logout(c);
-        imk_conn_free(c);
+        login_then_logout(&o, 1);
     }
 }
 
@@ -389,12 +398,7 @@ static void test_tls_by_name(void)
     imk_conn_options o = it_options_tls(&d, "tls-localhost");
     o.host = "localhost";
     o.family = 4;
-    imk_conn *c = it_connect_login(&o, IT_USER, IT_PASSWORD);
-    CHECK(c != NULL);
-    if (c != NULL) {
-        imk_conn_logout(c);
-        imk_conn_free(c);
-    }
+    login_then_logout(&o, 0);
 }
 
 static void test_ipv6(void)
@@ -405,15 +409,7 @@ static void test_ipv6(void)
     }
     imk_conn_options o = it_options_tls(&d, "tls-ipv6");
     o.host = "::1";
-    imk_conn *c = it_connect_login(&o, IT_USER, IT_PASSWORD);
-    CHECK(c != NULL);
-    if (c != NULL) {
-        const imk_result *r = NULL;
-        CHECK_INT(imk_conn_noop(c, &r), 0);
-        CHECK(r != NULL && r->status == IMK_STATUS_OK);
-        imk_conn_logout(c);
-        imk_conn_free(c);
-    }
+    login_then_logout(&o, 1);
     /* family = 6 forces IPv6 for a name; "localhost" may have no IPv6
      * address in /etc/hosts, so only the literal is required to work. */
 }
