@@ -4,7 +4,8 @@
 #
 #   make deps          install the Debian packages the project needs (as root)
 #   make build         warnings-as-errors build in build/
-#   make demo          build, then two connections to a private Dovecot (tools/demo.sh)
+#   make demo          build, then a tour of the imapkit tool on a generated mailbox
+#                      served by a private Dovecot (tools/demo.sh)
 #   make check         the whole test suite (see "check" below)
 #   make bench         benchmarks in build-bench/ against their baselines
 #   make bench-fetch   whole jobs against peer clients on a private Dovecot
@@ -27,6 +28,7 @@ DEB_PACKAGES := cmake gcc g++ clang clang-format make pkg-config \
 	libjansson-dev libetpan-dev libclang-rt-14-dev \
 	libssl-dev zlib1g-dev libgsasl-dev libuv1-dev \
 	openssl dovecot-imapd courier-base procps isync python3 \
+	libedit-dev python3-jsonschema tmux groff-base \
 	$(CYRUS_RUNTIME)
 
 

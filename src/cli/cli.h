@@ -4,12 +4,18 @@
  *
  * Each command is a function taking the arguments after its name and
  * returning the process exit status. Exit statuses are part of the tool's
- * interface (docs/imapkit.1):
- *   0  success: every response parsed
- *   1  some responses were malformed (reported, and parsing went on)
- *   2  usage error: bad option or argument (the message names it)
- *   4  input/output error (a file cannot be opened or read, standard output
- *      cannot be written) or out of memory
+ * interface (docs/imapkit.1; the network commands' constants are in ctx.h):
+ *   0  success
+ *   1  the server answered NO or BAD (its text printed); for `parse`, which
+ *      works offline: some responses were malformed (reported, and parsing
+ *      went on) - CLI_EXIT_MALFORMED
+ *   2  usage error: bad option, argument, URL or account file; unknown
+ *      command (the message names it)
+ *   3  cannot connect, TLS or authentication failed (also: no password, the
+ *      password command failed, ~/.netrc refused)
+ *   4  protocol or internal error, also input/output errors (a file cannot
+ *      be opened or read, standard output cannot be written) and out of
+ *      memory
  * Messages for humans go to standard error, prefixed "imapkit: ".
  */
 #ifndef IMK_CLI_CLI_H

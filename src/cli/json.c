@@ -43,6 +43,7 @@ typedef struct conv {
     const cli_json_body *bodies;
     size_t body_count;
     size_t next_body;
+    cli_json_text_fn decode; /* header text for people (cli_json_envelope), or NULL */
 } conv;
 
 static void put(conv *cv, json_t *obj, const char *key, json_t *value)
@@ -442,6 +443,32 @@ static json_t *code_json(conv *cv, const imk_code *c)
 /* ENVELOPE and BODYSTRUCTURE                                          */
 /* ------------------------------------------------------------------ */
 
+/* Header text (subject, display names): raw, or decoded for people when
+ * the caller gave a decoder (`parse` never does: it shows the wire). */
+static json_t *header_text(conv *cv, imk_str s)
+{
+    if (cv->decode == NULL || s.data == NULL)
+        return cli_json_str(s);
+    return cv->decode(s);
+}
+
+/* "mailbox@host" of an address, null for the group markers (host NIL). */
+static json_t *address_spec(conv *cv, const imk_address *ad)
+{
+    if (ad->mailbox.data == NULL || ad->host.data == NULL)
+        return json_null();
+    cli_buf b = {0};
+    if (cli_buf_append(&b, ad->mailbox.data, ad->mailbox.len) != 0 ||
+        cli_buf_append(&b, "@", 1) != 0 || cli_buf_append(&b, ad->host.data, ad->host.len) != 0) {
+        cli_buf_free(&b);
+        cv->failed = 1;
+        return NULL;
+    }
+    json_t *j = cli_json_bytes(b.data, b.len);
+    cli_buf_free(&b);
+    return j;
+}
+
 /* An address list; null for NIL (the grammar has no empty list). */
 static json_t *addresses_json(conv *cv, imk_address_list l)
 {
@@ -451,10 +478,12 @@ static json_t *addresses_json(conv *cv, imk_address_list l)
     for (size_t i = 0; i < l.count; i++) {
         const imk_address *ad = &l.items[i];
         json_t *o = new_object(cv);
-        put(cv, o, "name", cli_json_str(ad->name));
+        put(cv, o, "name", header_text(cv, ad->name));
         put(cv, o, "adl", cli_json_str(ad->adl));
         put(cv, o, "mailbox", cli_json_str(ad->mailbox));
         put(cv, o, "host", cli_json_str(ad->host));
+        if (cv->decode != NULL)
+            put(cv, o, "address", address_spec(cv, ad));
         push(cv, a, o);
     }
     return a;
@@ -466,7 +495,7 @@ static json_t *envelope_json(conv *cv, const imk_envelope *e)
         return json_null();
     json_t *o = new_object(cv);
     put(cv, o, "date", cli_json_str(e->date));
-    put(cv, o, "subject", cli_json_str(e->subject));
+    put(cv, o, "subject", header_text(cv, e->subject));
     put(cv, o, "from", addresses_json(cv, e->from));
     put(cv, o, "sender", addresses_json(cv, e->sender));
     put(cv, o, "reply_to", addresses_json(cv, e->reply_to));
@@ -1030,6 +1059,48 @@ json_t *cli_json_fatal(int code, const char *detail, uint64_t offset)
         return NULL;
     }
     return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pieces for the other commands (fetch, copy, ...)                    */
+/* ------------------------------------------------------------------ */
+
+static json_t *finish(conv *cv, json_t *j)
+{
+    if (cv->failed || j == NULL) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+json_t *cli_json_envelope(const imk_envelope *e, cli_json_text_fn decode)
+{
+    conv cv = {0};
+    cv.decode = decode;
+    return finish(&cv, envelope_json(&cv, e));
+}
+
+json_t *cli_json_bodystructure(const imk_body *b)
+{
+    conv cv = {0};
+    return finish(&cv, body_json(&cv, b));
+}
+
+json_t *cli_json_datetime(const imk_datetime *d)
+{
+    return datetime_iso(d);
+}
+
+json_t *cli_json_strlist(imk_strlist l)
+{
+    conv cv = {0};
+    return finish(&cv, strlist_json(&cv, l));
+}
+
+json_t *cli_json_seqset(imk_seqset s)
+{
+    return seqset_json(s);
 }
 
 /* ------------------------------------------------------------------ */

@@ -77,6 +77,26 @@ int cli_json_write_line(FILE *f, const json_t *obj);
 /* The same line appended to a buffer. 0 or -1 (out of memory). */
 int cli_json_append_line(cli_buf *b, const json_t *obj);
 
+/* ---- pieces for the other commands ---- */
+
+/* Header text (a subject, a display name; never NIL) as a new JSON value
+ * for people: e.g. RFC 2047 decoded. NULL when out of memory. */
+typedef json_t *(*cli_json_text_fn)(imk_str raw);
+
+/* An ENVELOPE as in `parse` output (null for NULL). With `decode`, the
+ * subject and the address names go through it, and each address gains
+ * "address": "mailbox@host" (null for group markers); without, the
+ * strings are the raw ones, exactly as `parse` prints them. */
+json_t *cli_json_envelope(const imk_envelope *e, cli_json_text_fn decode);
+/* A BODY / BODYSTRUCTURE tree as in `parse` output (null for NULL). */
+json_t *cli_json_bodystructure(const imk_body *b);
+/* ISO 8601 with the zone offset: "1996-07-17T02:44:25-07:00". */
+json_t *cli_json_datetime(const imk_datetime *d);
+/* An array of strings (flags). */
+json_t *cli_json_strlist(imk_strlist l);
+/* A sequence set as compact IMAP text "1:3,7" (0 printed as "*"). */
+json_t *cli_json_seqset(imk_seqset s);
+
 /* ---- the collector ---- */
 
 /* Receives each finished object; returns 0, or -1 to stop (the error is

@@ -12,57 +12,16 @@
 #   0 all responses parsed, 1 some malformed, 2 usage error, 4 I/O error.
 set -u
 
-imapkit=${1:?usage: test_cli_parse.sh PATH/TO/imapkit}
-src=${IMK_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-work=$(mktemp -d "${TMPDIR:-/tmp}/imapkit-cli-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
+cli_init parse "$@"
 
-failures=0
-checks=0
+# run (lib.sh) takes standard input from $stdin_file (default /dev/null).
 
-fail() {
-    failures=$((failures + 1))
-    echo "FAIL: $*" >&2
-}
-
-# run NAME EXPECTED_STATUS ARGS... : runs imapkit with stdin from $stdin_file
-# (default /dev/null), keeps stdout/stderr in $work/NAME.{out,err}.
-stdin_file=/dev/null
-run() {
-    local name=$1 expect=$2
-    shift 2
-    checks=$((checks + 1))
-    "$imapkit" "$@" <"$stdin_file" >"$work/$name.out" 2>"$work/$name.err"
-    local status=$?
-    if [ "$status" -ne "$expect" ]; then
-        fail "$name: exit status $status, expected $expect (imapkit $*)"
-        sed 's/^/    stderr: /' "$work/$name.err" >&2
-        return 1
-    fi
-    return 0
-}
-
-# Every stdout line of NAME is a JSON object.
+# Every stdout line of NAME is a JSON object (no schema; empty output is
+# fine).
 expect_json_lines() {
-    local name=$1
-    checks=$((checks + 1))
-    if ! python3 - "$work/$name.out" <<'PY'; then
-import json, sys
-path = sys.argv[1]
-with open(path, 'rb') as f:
-    data = f.read()
-if data and not data.endswith(b'\n'):
-    sys.exit('output does not end with a newline')
-for n, line in enumerate(data.split(b'\n')[:-1] if data else [], 1):
-    try:
-        obj = json.loads(line.decode('utf-8'))
-    except Exception as e:
-        sys.exit('line %d is not JSON (%s): %r' % (n, e, line[:200]))
-    if not isinstance(obj, dict):
-        sys.exit('line %d is not a JSON object' % n)
-PY
-        fail "$name: stdout is not JSON Lines"
-    fi
+    json_check --events schema --empty-ok "$1: stdout is not JSON Lines" "$work/$1.out" -
 }
 
 expect_lines() {
@@ -73,54 +32,39 @@ expect_lines() {
     [ "$got" -eq "$want" ] || fail "$name: $got output lines, expected $want"
 }
 
-expect_stdout_contains() {
-    checks=$((checks + 1))
-    grep -q -F -- "$2" "$work/$1.out" || fail "$1: stdout lacks: $2"
-}
-
-expect_stderr_contains() {
-    checks=$((checks + 1))
-    grep -q -F -- "$2" "$work/$1.err" || fail "$1: stderr lacks: $2"
-}
-
-expect_stderr_empty() {
-    checks=$((checks + 1))
-    [ ! -s "$work/$1.err" ] || fail "$1: unexpected stderr: $(head -c 300 "$work/$1.err")"
-}
-
 # ---- global options --------------------------------------------------------
 
-run help 0 --help && expect_stdout_contains help "Usage: imapkit" &&
-    expect_stdout_contains help "parse"
+run help 0 --help && out_has help "Usage: imapkit" &&
+    out_has help "parse"
 run help_short 0 -h
 run version 0 --version && {
     checks=$((checks + 1))
     grep -q -E '^imapkit [0-9]+\.[0-9]+\.[0-9]+$' "$work/version.out" ||
         fail "version: unexpected output: $(cat "$work/version.out")"
 }
-run no_command 2 && expect_stderr_contains no_command "imapkit: " &&
-    expect_stderr_contains no_command "--help"
-run unknown_command 2 frobnicate && expect_stderr_contains unknown_command "frobnicate"
+run no_command 2 && err_has no_command "imapkit: " &&
+    err_has no_command "--help"
+run unknown_command 2 frobnicate && err_has unknown_command "frobnicate"
 run unknown_global_option 2 --frobnicate &&
-    expect_stderr_contains unknown_global_option "--frobnicate"
+    err_has unknown_global_option "--frobnicate"
 
 # ---- parse: usage ----------------------------------------------------------
 
-run parse_help 0 parse --help && expect_stdout_contains parse_help "Usage: imapkit parse" &&
-    expect_stdout_contains parse_help "--strict"
+run parse_help 0 parse --help && out_has parse_help "Usage: imapkit parse" &&
+    out_has parse_help "--strict"
 run parse_bad_option 2 parse --frobnicate &&
-    expect_stderr_contains parse_bad_option "unknown option '--frobnicate'" &&
-    expect_stderr_contains parse_bad_option "imapkit parse --help"
-run parse_two_files 2 parse a.txt b.txt && expect_stderr_contains parse_two_files "too many"
+    err_has parse_bad_option "unknown option '--frobnicate'" &&
+    err_has parse_bad_option "imapkit parse --help"
+run parse_two_files 2 parse a.txt b.txt && err_has parse_two_files "too many"
 run parse_max_body_missing 2 parse --max-body
-run parse_max_body_bad 2 parse --max-body 12X && expect_stderr_contains parse_max_body_bad "12X"
+run parse_max_body_bad 2 parse --max-body 12X && err_has parse_max_body_bad "12X"
 run parse_max_body_zero 2 parse --max-body=0
 
 # ---- parse: I/O errors -------------------------------------------------------
 
 run parse_missing_file 4 parse "$work/no-such-file.txt" &&
-    expect_stderr_contains parse_missing_file "$work/no-such-file.txt" &&
-    expect_stderr_contains parse_missing_file "No such file or directory"
+    err_has parse_missing_file "$work/no-such-file.txt" &&
+    err_has parse_missing_file "No such file or directory"
 run parse_directory 4 parse "$work"
 checks=$((checks + 1))
 if [ -e /dev/full ]; then
@@ -134,7 +78,7 @@ fi
 
 sample="$src/samples/dovecot-session.txt"
 run parse_sample 0 parse "$sample" && expect_json_lines parse_sample &&
-    expect_stderr_empty parse_sample
+    stderr_empty parse_sample
 checks=$((checks + 1))
 [ -s "$work/parse_sample.out" ] || fail "parse_sample: no output"
 
@@ -151,40 +95,40 @@ run parse_empty 0 parse /dev/null && expect_lines parse_empty 0
 # Body data: kept, sizes only, truncated.
 printf '* 1 FETCH (UID 7 BODY[] {11}\r\nhello world)\r\nA1 OK done\r\n' >"$work/body.txt"
 run body 0 parse "$work/body.txt" && expect_json_lines body &&
-    expect_stdout_contains body '"data":"hello world"' && expect_lines body 2
+    out_has body '"data":"hello world"' && expect_lines body 2
 run body_nodata 0 parse --no-body-data "$work/body.txt" &&
-    expect_stdout_contains body_nodata '"size":11' && {
+    out_has body_nodata '"size":11' && {
     checks=$((checks + 1))
     ! grep -q '"data"' "$work/body_nodata.out" || fail "body_nodata: data printed"
 }
 run body_truncated 0 parse --max-body 5 "$work/body.txt" &&
-    expect_stdout_contains body_truncated '"truncated":true' && {
+    out_has body_truncated '"truncated":true' && {
     checks=$((checks + 1))
     ! grep -q 'hello' "$work/body_truncated.out" || fail "body_truncated: data printed"
 }
 run body_max_k 0 parse --max-body=1K "$work/body.txt" &&
-    expect_stdout_contains body_max_k '"data":"hello world"'
+    out_has body_max_k '"data":"hello world"'
 
 # Bytes that are not UTF-8 come out as base64.
 printf '* 1 FETCH (BODY[] {3}\r\n\xff\xfe\x00)\r\n' >"$work/binary.txt"
 run binary 0 parse "$work/binary.txt" && expect_json_lines binary &&
-    expect_stdout_contains binary '{"base64":"//4A"}'
+    out_has binary '{"base64":"//4A"}'
 
 # ---- parse: malformed input ------------------------------------------------------
 
 printf '* 1 FETCH (UID)\r\nA1 OK still parsing\r\n' >"$work/bad.txt"
 run malformed 1 parse "$work/bad.txt" && expect_json_lines malformed &&
-    expect_lines malformed 2 && expect_stdout_contains malformed '"error":' &&
-    expect_stdout_contains malformed '"offset":' &&
-    expect_stdout_contains malformed '"tag":"A1"' &&
-    expect_stderr_contains malformed "1 malformed response"
+    expect_lines malformed 2 && out_has malformed '"error":' &&
+    out_has malformed '"offset":' &&
+    out_has malformed '"tag":"A1"' &&
+    err_has malformed "1 malformed response"
 
 # --strict turns quirks into errors.
 printf '* STATUS Inbox (MESSAGES 1) \r\n' >"$work/quirk.txt"
 run quirk_default 0 parse "$work/quirk.txt" &&
-    expect_stdout_contains quirk_default '"quirks":["trailing-space"]'
+    out_has quirk_default '"quirks":["trailing-space"]'
 run quirk_strict 1 parse --strict "$work/quirk.txt" &&
-    expect_stdout_contains quirk_strict '"error":'
+    out_has quirk_strict '"error":'
 
 # A response cut off by the end of the input is reported.
 printf '* 1 FETCH (BODY[] {100}\r\nshort' >"$work/cut.txt"
@@ -205,5 +149,4 @@ assert t[1] == [1, [2], [3]], t[1]
 ' "$work/thread_chain.out" || fail "thread_chain: wrong shape"
 }
 
-echo "test_cli_parse: $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+cli_finish test_cli_parse
