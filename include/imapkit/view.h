@@ -46,6 +46,10 @@ IMK_API uint64_t imk_view_uidvalidity(const imk_view *v);
 IMK_API uint64_t imk_view_uidnext(const imk_view *v);
 IMK_API uint64_t imk_view_highest_modseq(const imk_view *v);
 
+/* The last RECENT count the server sent (RFC 3501 7.3.2: messages with
+ * \Recent); 0 when none was sent (IMAP4rev2 servers send none). */
+IMK_API uint32_t imk_view_recent(const imk_view *v);
+
 /* 1 when the mailbox was opened read-only (EXAMINE or [READ-ONLY]). */
 IMK_API int imk_view_read_only(const imk_view *v);
 

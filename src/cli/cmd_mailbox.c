@@ -94,7 +94,7 @@ static const char select_usage[] =
     "Usage: imapkit [GLOBAL OPTIONS] select [--readonly] MAILBOX\n"
     "\n"
     "Open MAILBOX with SELECT (EXAMINE with --readonly) and show what the\n"
-    "server said about it: exists, uidvalidity, uidnext, highestmodseq (with\n"
+    "server said about it: exists, recent, uidvalidity, uidnext, highestmodseq (with\n"
     "CONDSTORE), flags, permanentflags and whether it is read-only. SELECT\n"
     "may clear the \\Recent flag of new messages; --readonly does not.\n"
     "\n"
@@ -978,6 +978,7 @@ static int print_select_human(const json_t *o)
 {
     print_kv("mailbox", name_text(json_object_get(o, "mailbox")));
     print_kv_number("exists", json_object_get(o, "exists"));
+    print_kv_number("recent", json_object_get(o, "recent"));
     print_kv_number("uidvalidity", json_object_get(o, "uidvalidity"));
     print_kv_number("uidnext", json_object_get(o, "uidnext"));
     print_kv_number("highestmodseq", json_object_get(o, "highestmodseq"));
@@ -1022,6 +1023,7 @@ int cli_cmd_select(cli_ctx *ctx, int argc, char **argv)
     o = json_object();
     put(o, "mailbox", json_string(mailbox), &oom);
     put(o, "exists", json_integer(imk_view_exists(v)), &oom);
+    put(o, "recent", json_integer(imk_view_recent(v)), &oom);
     put(o, "uidvalidity", number_or_null(imk_view_uidvalidity(v)), &oom);
     put(o, "uidnext", number_or_null(imk_view_uidnext(v)), &oom);
     put(o, "highestmodseq", number_or_null(imk_view_highest_modseq(v)), &oom);

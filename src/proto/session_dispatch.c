@@ -702,6 +702,9 @@ static void handle_data(imk_session *s, const imk_response *r)
         op = s->select_op; /* part of SELECT's answer: nothing to keep */
         break;
     case IMK_KIND_RECENT:
+        /* recorded like EXISTS; a count above 2^32-1 cannot be a real one */
+        if (open && r->number <= UINT32_MAX)
+            imk__view_set_recent(s->view, (uint32_t)r->number);
         op = s->select_op;
         break;
     case IMK_KIND_EXISTS:

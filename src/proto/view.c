@@ -185,6 +185,7 @@ struct imk_view {
     size_t memory; /* bytes requested from alloc and not yet freed */
 
     uint64_t uidvalidity, uidnext, highest_modseq;
+    uint32_t recent; /* the last RECENT count (RFC 3501; IMAP4rev2 has none) */
     int read_only;
     strlist_copy mailbox_flags, permanent_flags;
 
@@ -1036,6 +1037,7 @@ void imk__view_reset(imk_view *v)
     v->uidvalidity = 0;
     v->uidnext = 0;
     v->highest_modseq = 0;
+    v->recent = 0;
     v->read_only = 0;
 }
 
@@ -1536,6 +1538,16 @@ void imk__view_set_uidvalidity(imk_view *v, uint64_t uidvalidity)
 void imk__view_set_uidnext(imk_view *v, uint64_t uidnext)
 {
     v->uidnext = uidnext;
+}
+
+void imk__view_set_recent(imk_view *v, uint32_t recent)
+{
+    v->recent = recent;
+}
+
+uint32_t imk_view_recent(const imk_view *v)
+{
+    return v == NULL ? 0 : v->recent;
 }
 
 void imk__view_set_highest_modseq(imk_view *v, uint64_t modseq)

@@ -51,6 +51,7 @@ int imk__view_set_permanent_flags(imk_view *v, const imk_strlist *flags);
 /* A changed UIDVALIDITY empties the message list and calls on_uidvalidity. */
 void imk__view_set_uidvalidity(imk_view *v, uint64_t uidvalidity);
 void imk__view_set_uidnext(imk_view *v, uint64_t uidnext);
+void imk__view_set_recent(imk_view *v, uint32_t recent);
 void imk__view_set_highest_modseq(imk_view *v, uint64_t modseq);
 void imk__view_set_read_only(imk_view *v, int read_only);
 

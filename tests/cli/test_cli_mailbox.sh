@@ -118,7 +118,9 @@ uidvalidity=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).re
     "$work/status-json.out" 2>/dev/null || echo none)
 
 full select-human 0 select INBOX
-stdout_has_each select-human "^mailbox: +INBOX$" "^exists: +3$" "^uidnext: +4$" \
+# The first read-write SELECT of new mail takes its \Recent (RFC 3501 2.3.2):
+# 3 here, 0 for the next session.
+stdout_has_each select-human "^mailbox: +INBOX$" "^exists: +3$" "^recent: +3$" "^uidnext: +4$" \
     "^uidvalidity: +$uidvalidity$" "^highestmodseq: +[1-9][0-9]*$" "^flags: +.*\\\\Seen" \
     "^permanentflags: +.*\\\\\\*" "^read-only: +no$"
 
@@ -127,7 +129,7 @@ json select-json select.schema.json \
     "len(objs) == 1 and objs[0]['exists'] == 3 and objs[0]['uidnext'] == 4 and \
      objs[0]['uidvalidity'] == $uidvalidity and objs[0]['read_only'] is False and \
      '\\\\Seen' in objs[0]['flags'] and '\\\\*' in objs[0]['permanentflags'] and \
-     objs[0]['highestmodseq'] > 0"
+     objs[0]['highestmodseq'] > 0 and objs[0]['recent'] == 0"
 
 full examine-json 0 --json select --readonly INBOX
 json examine-json select.schema.json "objs[0]['read_only'] is True and objs[0]['exists'] == 3"

@@ -681,6 +681,28 @@ static void test_compress_handoff(void)
     imk_session_free(s);
 }
 
+/* RECENT (RFC 3501 7.3.2) is kept in the view, during SELECT and after;
+ * a new SELECT starts from 0. */
+static void test_recent(void)
+{
+    imk_session *s = selected(NULL, 3);
+    CHECK_INT(imk_view_recent(imk_session_view(s)), 0);
+    feed(s, "* 4 EXISTS\r\n* 1 RECENT\r\n");
+    events(s);
+    CHECK_INT(imk_view_recent(imk_session_view(s)), 1);
+    cmd(s, IMK_CMD_SELECT, "Other", NULL);
+    out_is(s, "A2 SELECT Other\r\n");
+    feed(s, "* 2 EXISTS\r\n* 2 RECENT\r\nA2 OK [READ-WRITE] done\r\n");
+    events(s);
+    CHECK_INT(imk_view_recent(imk_session_view(s)), 2);
+    cmd(s, IMK_CMD_SELECT, "Third", NULL);
+    out_is(s, "A3 SELECT Third\r\n");
+    feed(s, "* 0 EXISTS\r\nA3 OK [READ-WRITE] done\r\n");
+    events(s);
+    CHECK_INT(imk_view_recent(imk_session_view(s)), 0);
+    imk_session_free(s);
+}
+
 static void test_starttls_injection(void)
 {
     /* 1. bytes in the same read as the OK */
@@ -1206,6 +1228,7 @@ int main(void)
     RUN(test_enable);
     RUN(test_starttls_injection);
     RUN(test_stream_fetch);
+    RUN(test_recent);
     RUN(test_compress_handoff);
     RUN(test_streamed_literal);
     RUN(test_auth_checks);
