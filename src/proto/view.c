@@ -1589,24 +1589,22 @@ int imk_view_read_only(const imk_view *v)
     return v == NULL ? 0 : v->read_only;
 }
 
+static imk_strlist strlist_view(const strlist_copy *c)
+{
+    imk_strlist l = {c->count, c->items};
+    return l;
+}
+
 imk_strlist imk_view_flags(const imk_view *v)
 {
-    imk_strlist l = {0, NULL};
-    if (v != NULL) {
-        l.count = v->mailbox_flags.count;
-        l.items = v->mailbox_flags.items;
-    }
-    return l;
+    imk_strlist none = {0, NULL};
+    return v == NULL ? none : strlist_view(&v->mailbox_flags);
 }
 
 imk_strlist imk_view_permanent_flags(const imk_view *v)
 {
-    imk_strlist l = {0, NULL};
-    if (v != NULL) {
-        l.count = v->permanent_flags.count;
-        l.items = v->permanent_flags.items;
-    }
-    return l;
+    imk_strlist none = {0, NULL};
+    return v == NULL ? none : strlist_view(&v->permanent_flags);
 }
 
 int imk_view_message_at(const imk_view *v, uint32_t seq, imk_view_message *out)
